@@ -1,0 +1,3 @@
+from musegan.cli import main
+
+main()

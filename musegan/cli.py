@@ -1,0 +1,130 @@
+"""`musegan <command>`: parses arguments and delegates; all work lives in the modules."""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from musegan.errors import MuseganError
+
+EPILOG = "Example:\n  "
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="musegan",
+        description="MuseGAN: multi-track music generation and accompaniment (Dong et al., AAAI 2018).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name, help, example):
+        p = sub.add_parser(name, help=help, description=help, epilog=EPILOG + example,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        return p
+
+    p = command("setup", "Create an experiment folder from the default config.yaml and params.yaml.",
+                "musegan setup exp/my_run --note 'hybrid, 48 steps/bar'")
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("--note", required=True, help="what the experiment is for (exp_note.txt)")
+    p.add_argument("--from", dest="source", type=Path, default=None,
+                   help="copy config/params from this experiment instead of the defaults")
+    p.set_defaults(run=lambda a: _call("musegan.experiment", "setup", a.exp_dir, a.note, a.source))
+
+    p = command("collect", "Collect 4-bar training phrases from a folder of MIDI files into a sparse npz.",
+                "musegan collect ../shared/data/rwc data/train_x_rwc_phr.npz")
+    p.add_argument("in_dir", type=Path, help="folder searched recursively for .mid/.midi/.kar")
+    p.add_argument("out", type=Path, help="output .npz (published LPD sparse format)")
+    p.add_argument("--exp", type=Path, default=None, help="take params/config from this experiment")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.collect", "main", a))
+
+    p = command("train", "Train (or resume) the model of an experiment folder.",
+                "musegan train exp/default --gpu 0")
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("--gpu", default=None, help="GPU number (sets CUDA_VISIBLE_DEVICES); CPU when none")
+    p.add_argument("--steps", type=int, default=None, help="override config 'steps'")
+    p.set_defaults(run=lambda a: _call("musegan.train", "main", a))
+
+    p = command("infer", "Generate samples from a trained experiment into EXP_DIR/results/inference.",
+                "musegan infer exp/default --runs 2 --rows 4 --columns 4")
+    _add_generation_args(p)
+    p.set_defaults(run=lambda a: _call("musegan.inference", "infer_main", a))
+
+    p = command("interpolate", "Interpolate between latent points into EXP_DIR/results/interpolation.",
+                "musegan interpolate exp/default --rows 5 --columns 5")
+    _add_generation_args(p)
+    p.set_defaults(run=lambda a: _call("musegan.inference", "interpolate_main", a))
+
+    p = command("evaluate", "Objective metrics (EB, UPC, QN, DP, TD) of a model or of a dataset.",
+                "musegan evaluate exp/accompaniment/piano --bars 2000\n"
+                "  musegan evaluate --data data/train_x_rwc_phr.npz --out results/rwc")
+    p.add_argument("exp_dir", type=Path, nargs="?", default=None)
+    p.add_argument("--data", type=Path, default=None, help="evaluate this dataset alone")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default EXP_DIR/results/evaluation)")
+    p.add_argument("--bars", type=int, default=20000, help="bars to generate (default 20000, as in the paper)")
+    p.add_argument("--condition-dir", type=Path, default=None, help="MIDI files to condition on")
+    p.add_argument("--gpu", default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a))
+
+    p = command("accompany", "Write the band around your own MIDI track, phrase by phrase, for the whole song.",
+                "musegan accompany examples/piano_example.mid --exp exp/accompaniment/piano --out out.mid")
+    p.add_argument("input", type=Path, help="your MIDI file")
+    p.add_argument("--exp", type=Path, required=True, help="a track-conditional experiment folder")
+    p.add_argument("--out", type=Path, required=True, help="output .mid (a .png is written beside it)")
+    p.add_argument("--track", default=None, help="your part: track index, name or family")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--vary", action="store_true", help="fresh latents for every phrase")
+    p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None)
+    p.add_argument("--wav", action="store_true", help="also render OUT.wav")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.accompany", "main", a))
+
+    p = command("render", "Render a MIDI file to audio (FluidSynth if installed, else sine synthesis).",
+                "musegan render out.mid out.wav")
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path)
+    p.add_argument("--soundfont", type=Path, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.audio", "main", a))
+    return parser
+
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("--runs", type=int, default=1, help="how many grids to generate")
+    p.add_argument("--rows", type=int, default=4)
+    p.add_argument("--columns", type=int, default=4)
+    p.add_argument("--lower", type=float, default=-2.0, help="truncated normal lower bound")
+    p.add_argument("--upper", type=float, default=2.0, help="truncated normal upper bound")
+    p.add_argument("--condition", type=Path, default=None, help="condition track from a MIDI or npz file")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--gpu", default=None)
+    p.add_argument("--wav", action="store_true", help="also render each sample to .wav")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _call(module: str, function: str, *args):
+    import importlib
+
+    return getattr(importlib.import_module(module), function)(*args)
+
+
+def select_device(gpu) -> None:
+    """Make only GPU `gpu` visible; an empty string hides all GPUs."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None) -> None:
+    args = _parser().parse_args(argv)
+    select_device(getattr(args, "gpu", None))
+    try:
+        args.run(args)
+    except MuseganError as e:
+        print(f"musegan {args.command}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print(f"musegan {args.command}: interrupted", file=sys.stderr)
+        sys.exit(130)

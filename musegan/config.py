@@ -1,0 +1,199 @@
+"""The one place that loads and validates `params.yaml` (model) and `config.yaml` (run).
+
+A file is merged over the package defaults; an unknown key, a wrong type or an
+impossible shape raises `ConfigError` naming the file, the key and the problem.
+"""
+import copy
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import yaml
+
+from musegan.errors import ConfigError
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+MULTITRACK_MODELS = ("jamming", "composer", "hybrid")
+GAN_LOSSES = ("wasserstein-gp", "classic", "nonsaturating", "hinge")
+BINARIZE = ("hard", "bernoulli")
+FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
+
+# Keys whose default is null, and what they may hold.
+NULLABLE = {"condition_track": (str, int)}
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{line}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _type_ok(value: Any, default: Any, key: str) -> bool:
+    if default is None:
+        return value is None or isinstance(value, NULLABLE.get(key, (object,)))
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def _merge(defaults: Dict, override: Dict, path: Path, prefix: str = "") -> Dict:
+    merged = copy.deepcopy(defaults)
+    for key, value in override.items():
+        name = prefix + str(key)
+        if key not in defaults:
+            known = ", ".join(sorted(defaults))
+            raise ConfigError(f"{path}: unknown key '{name}' (known: {known})")
+        default = defaults[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: '{name}' must be a mapping, got {value!r}")
+            merged[key] = _merge(default, value, path, name + ".")
+            continue
+        if not _type_ok(value, default, key):
+            want = type(default).__name__ if default is not None else "/".join(
+                t.__name__ for t in NULLABLE.get(key, ())) + " or null"
+            raise ConfigError(f"{path}: '{name}' must be {want}, got {value!r}")
+        if isinstance(default, float):
+            value = float(value)
+        merged[key] = value
+    return merged
+
+
+def defaults(kind: str) -> Dict[str, Any]:
+    """Package defaults, `kind` in {'params', 'config'}."""
+    return _read_yaml(DEFAULTS_DIR / f"{kind}.yaml")
+
+
+def condition_index(params: Dict[str, Any], source: str = "params") -> Optional[int]:
+    """Index of the condition track, or None for a model generating from scratch."""
+    track = params["condition_track"]
+    if track is None:
+        return None
+    names = [n.lower() for n in params["track_names"]]
+    if isinstance(track, int):
+        if not 0 <= track < len(names):
+            raise ConfigError(f"{source}: 'condition_track' {track} is out of range "
+                              f"(0..{len(names) - 1}: {', '.join(params['track_names'])})")
+        return track
+    if track.lower() not in names:
+        raise ConfigError(f"{source}: 'condition_track' '{track}' is not a track "
+                          f"(tracks: {', '.join(params['track_names'])})")
+    return names.index(track.lower())
+
+
+def _list_of(value, kind, length=None) -> bool:
+    return (isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) or
+                                            (kind is bool and isinstance(v, bool)) for v in value)
+            and (length is None or len(value) == length))
+
+
+def validate_params(params: Dict[str, Any], source: str = "params") -> Dict[str, Any]:
+    def bad(key, problem):
+        raise ConfigError(f"{source}: '{key}' {problem}")
+
+    if params["multitrack"] not in MULTITRACK_MODELS:
+        bad("multitrack", f"must be one of {', '.join(MULTITRACK_MODELS)}, got {params['multitrack']!r}")
+    shape = params["data_shape"]
+    if not _list_of(shape, int, 4) or min(shape) < 1:
+        bad("data_shape", f"must be 4 positive integers [n_bars, n_steps, n_pitches, n_tracks], got {shape!r}")
+    n_bars, n_steps, n_pitches, n_tracks = shape
+    for key, kind in (("track_names", str), ("programs", int), ("is_drums", bool)):
+        if not _list_of(params[key], kind, n_tracks):
+            bad(key, f"must list {n_tracks} {kind.__name__} values (one per track), got {params[key]!r}")
+    if not all(0 <= p < 128 for p in params["programs"]):
+        bad("programs", "must be General MIDI programs 0..127")
+    if n_steps != 4 * params["beat_resolution"]:
+        bad("data_shape", f"n_steps {n_steps} must be 4 beats x beat_resolution {params['beat_resolution']} (4/4 only)")
+    if n_steps % 6 or (n_steps // 6) & (n_steps // 6 - 1):
+        bad("data_shape", f"n_steps {n_steps} cannot be built: the generator grows time 2 -> 4 -> ... -> x3, "
+                          "so n_steps must be 6 * 2^k (24, 48, 96)")
+    doublings = (n_steps // 6).bit_length() - 1
+    if len(params["generator"]["time_channels"]) < doublings + 1:
+        bad("generator.time_channels", f"needs at least {doublings + 1} entries for {n_steps} steps per bar")
+    if n_pitches % 12:
+        bad("data_shape", f"n_pitches {n_pitches} must be a multiple of 12 (pitch grows 1 -> n/12 -> n)")
+    if not 0 <= params["lowest_pitch"] <= 128 - n_pitches:
+        bad("lowest_pitch", f"{params['lowest_pitch']} + {n_pitches} pitches exceeds MIDI's 128")
+    d_time = params["discriminator"]["time_channels"]
+    if n_steps % (2 ** len(d_time)):
+        bad("discriminator.time_channels", f"{len(d_time)} halvings do not divide n_steps {n_steps}")
+    if params["latent_dim"] % 4:
+        bad("latent_dim", "must be divisible by 4 (split among z, z_t, z_i, z_i,t)")
+    if params["tempo"] <= 0:
+        bad("tempo", "must be positive")
+    index = condition_index(params, source)
+    if index is not None and n_tracks < 2:
+        bad("condition_track", "needs at least two tracks")
+    return params
+
+
+def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str, Any]:
+    def bad(key, problem):
+        raise ConfigError(f"{source}: '{key}' {problem}")
+
+    if config["gan_loss"] not in GAN_LOSSES:
+        bad("gan_loss", f"must be one of {', '.join(GAN_LOSSES)}, got {config['gan_loss']!r}")
+    if config["binarize"] not in BINARIZE:
+        bad("binarize", f"must be one of {', '.join(BINARIZE)}")
+    for key in ("batch_size", "steps", "n_dis_updates_per_gen_update", "log_loss_steps",
+                "save_checkpoint_steps", "keep_checkpoint_max", "n_samples"):
+        if config[key] < 1:
+            bad(key, "must be at least 1")
+    if not 0 <= config["validation_fraction"] < 1:
+        bad("validation_fraction", "must be in [0, 1)")
+    if config["collect"]["vocal_family"] not in FAMILIES:
+        bad("collect.vocal_family", f"must be one of {', '.join(FAMILIES)}")
+    if config["collect"]["hop_bars"] < 1:
+        bad("collect.hop_bars", "must be at least 1")
+    return config
+
+
+def load_params(path: Optional[Path] = None, overrides: Optional[Dict] = None) -> Dict[str, Any]:
+    """Params from `path` (a YAML file; None = defaults) merged over the defaults, validated."""
+    params = defaults("params")
+    source = "params"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        params = _merge(params, _read_yaml(path), path)
+    if overrides:
+        params = _merge(params, overrides, Path(source))
+    return validate_params(params, source)
+
+
+def load_config(path: Optional[Path] = None, overrides: Optional[Dict] = None) -> Dict[str, Any]:
+    """Run config from `path` (None = defaults) merged over the defaults, validated."""
+    config = defaults("config")
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        config = _merge(config, _read_yaml(path), path)
+    if overrides:
+        config = _merge(config, overrides, Path(source))
+    return validate_config(config, source)
+
+
+def load_experiment(exp_dir: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(config, params) of an experiment folder; a missing file means the defaults."""
+    exp_dir = Path(exp_dir)
+    if not exp_dir.is_dir():
+        raise ConfigError(f"{exp_dir}: no such experiment folder (make one with `musegan setup {exp_dir} --note TEXT`)")
+    files = [exp_dir / "config.yaml", exp_dir / "params.yaml"]
+    config, params = (p if p.is_file() else None for p in files)
+    return load_config(config), load_params(params)

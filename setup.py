@@ -1,0 +1,28 @@
+"""Install musegan: `pip install -e .` (console script `musegan`)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def requirements(name: str) -> list:
+    lines = (HERE / name).read_text().splitlines()
+    return [l.strip() for l in lines if l.strip() and not l.startswith(("#", "-r"))]
+
+
+setup(
+    name="musegan",
+    version="2.0.0",
+    description="MuseGAN (Dong et al., AAAI 2018) on current TensorFlow: "
+    "multi-track music generation and accompaniment of your own MIDI files.",
+    long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["musegan", "musegan.*"]),
+    package_data={"musegan": ["defaults/*.yaml"]},
+    install_requires=requirements("requirements.txt"),
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.0"]},
+    entry_points={"console_scripts": ["musegan=musegan.cli:main"]},
+    license="MIT",
+)
