@@ -1,0 +1,168 @@
+"""`musegan evaluate`: a dataset through the CLI, and a model through a stand-in generator."""
+import argparse
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from musegan import evaluate
+from musegan.errors import UsageError
+
+KEYS = {"EB", "UPC", "UPC_nonempty", "QN", "DP", "TD", "polyphony", "in_scale", "info"}
+
+
+def band(n, seed=0):
+    """`(n, 4, 48, 84, 5)` phrases: per phrase a random key, I-IV-V-I in every track, kick on 1."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 4, 48, 84, 5), dtype=bool)
+    for i, key in enumerate(rng.integers(0, 12, n)):
+        for bar, degree in enumerate((0, 5, 7, 0)):
+            row = 24 + (key + degree) % 12            # MIDI 48 + ... (row 0 = MIDI 24)
+            for t, (start, stop) in zip((1, 2, 3, 4), ((0, 46), (0, 22), (0, 46), (24, 46))):
+                for p in ((row - 12,) if t == 3 else (row, row + 4, row + 7)):
+                    x[i, bar, start:stop, p, t] = True
+            x[i, bar, ::12, 12, 0] = True
+        if i % 2:
+            x[i, 2:, :, :, 2] = False                 # guitar silent in half the bars of odd phrases
+    return x
+
+
+def write_npz(path: Path, x: np.ndarray) -> Path:
+    with open(path, "wb") as f:
+        np.savez_compressed(f, shape=x.shape, nonzero=x.nonzero())
+    return path
+
+
+def run_cli(*argv):
+    return subprocess.run([sys.executable, "-m", "musegan", "evaluate", *map(str, argv)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_evaluate_data_through_the_cli(tmp_path):
+    data = write_npz(tmp_path / "phr.npz", band(12))
+    out = tmp_path / "eval"
+    done = run_cli("--data", data, "--out", out)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "metrics.json").read_text())
+    assert KEYS <= set(result)
+    assert result["info"]["n_phrases"] == 12 and result["source"]["data"] == str(data)
+    assert result["EB"] == {"drums": 0.0, "piano": 0.0, "guitar": 25.0, "bass": 0.0, "strings": 0.0}
+    assert result["UPC"]["bass"] == 1.0 and result["UPC"]["guitar"] == 2.25
+    assert result["DP"] == 100.0 and "drums" not in result["QN"]
+    assert result["TD"]["piano-guitar"] == 0.0 and result["TD"]["piano-bass"] > 0.5
+    report = (out / "report.md").read_text()
+    assert report.splitlines()[5] == f"musegan evaluate --data {data} --out {out}"
+    assert "| data: phr.npz | 0.00 | 0.00 | 25.00 |" in report        # EB B, D, G
+    assert "paper: cond. hybrid" in report and "| TD | B-G | B-S | B-P | G-S | G-P | S-P |" in report
+
+    again = run_cli("--data", data, "--out", out)
+    assert again.returncode == 2 and "already exists; pass --overwrite" in again.stderr
+    assert run_cli("--data", data, "--out", out, "--overwrite").returncode == 0
+
+
+def args(**kw):
+    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, gpu=None, overwrite=False)
+    return argparse.Namespace(**{**base, **kw})
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({}, "either EXP_DIR"),
+    ({"exp_dir": Path("e"), "data": Path("d.npz")}, "not both"),
+    ({"data": Path("d.npz")}, "needs --out"),
+])
+def test_usage_errors(kw, message):
+    with pytest.raises(UsageError, match=message):
+        evaluate.main(args(**kw))
+
+
+def experiment(tmp_path, n=16, **params):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    data = write_npz(tmp_path / "phr.npz", band(n))
+    (exp / "config.yaml").write_text(yaml.safe_dump({"data": str(data), "validation_fraction": 0.25, "seed": 3}))
+    if params:
+        (exp / "params.yaml").write_text(yaml.safe_dump(params))
+    return exp
+
+
+class FakeModel:
+    """Stands in for `musegan.inference.generate_phrases`: plays the band with shuffled tracks."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, exp_dir, n_phrases, conditions=None, seed=0):
+        self.calls.append((exp_dir, n_phrases, conditions, seed))
+        x = band(n_phrases, seed=7)
+        rng = np.random.default_rng(seed)
+        for t in range(5):
+            x[..., t] = x[rng.permutation(n_phrases), ..., t]
+        if conditions is not None:
+            x[..., 1] = conditions[..., 1]            # the given piano comes back unchanged
+        return x
+
+
+def test_evaluate_model_compares_with_the_training_split(tmp_path, monkeypatch):
+    exp = experiment(tmp_path)
+    fake = FakeModel()
+    monkeypatch.setitem(sys.modules, "musegan.inference", types.SimpleNamespace(generate_phrases=fake))
+    evaluate.main(args(exp_dir=exp, bars=30))
+    (_, n_phrases, conditions, seed), = fake.calls
+    assert n_phrases == 8 and conditions is None and seed == 3      # ceil(30 / 4) phrases
+    out = exp / "results" / "evaluation"
+    result = json.loads((out / "metrics.json").read_text())
+    assert set(result) == {"training_data", "model", "abs_difference", "info"}
+    assert KEYS <= set(result["model"]) and KEYS <= set(result["training_data"])
+    assert result["training_data"]["info"]["n_phrases"] == 12       # 16 phrases, 4 held out
+    assert result["model"]["info"]["n_bars"] == 32
+    pair = "piano-guitar"
+    assert result["model"]["TD"][pair] > result["training_data"]["TD"][pair]
+    assert result["abs_difference"]["TD"][pair] == pytest.approx(
+        result["model"]["TD"][pair] - result["training_data"]["TD"][pair], abs=2e-4)
+    report = (out / "report.md").read_text()
+    assert f"musegan evaluate {exp} --bars 30 --out {out}" in report
+    for row in ("| this model's training data |", "| this model |", "| abs difference |", "| paper: training data"):
+        assert row in report
+    assert (out / "samples.png").stat().st_size > 0
+    with pytest.raises(UsageError, match="already exists"):
+        evaluate.main(args(exp_dir=exp, bars=30))
+
+
+def test_conditional_model_gets_held_out_phrases(tmp_path):
+    exp = experiment(tmp_path, condition_track="piano")
+    fake = FakeModel()
+    out = tmp_path / "elsewhere"
+    result = evaluate.evaluate_model(exp, out, 24, generate=fake)
+    (_, n_phrases, conditions, _), = fake.calls
+    assert conditions.shape == (6, 4, 48, 84, 5) and conditions.dtype == bool
+    # the held-out split: 4 of the 16 phrases, repeated to fill 6
+    from musegan import data
+    _, valid = data.split_by_song(data.load_phrases(tmp_path / "phr.npz"), 0.25, 3)
+    held = {valid.unpack([i]).tobytes() for i in range(len(valid))}
+    assert len(valid) == 4 and all(c.tobytes() in held for c in conditions[:, None])
+    assert result["info"]["condition_track"] == "Piano"
+    assert "given the Piano track of 4 held-out phrases (repeated)" in (out / "report.md").read_text()
+
+
+def test_condition_dir_needs_a_conditional_model(tmp_path):
+    exp = experiment(tmp_path)
+    with pytest.raises(UsageError, match="track-conditional"):
+        evaluate.evaluate_model(exp, tmp_path / "o", 8, condition_dir=tmp_path, generate=FakeModel())
+
+
+def test_report_layout_maps_our_tracks_to_the_papers_letters():
+    from musegan import config, metrics
+
+    params = config.load_params()
+    m = metrics.all_metrics(band(4), params)
+    t1 = evaluate.table1({"row": m}, params).splitlines()
+    assert t1[0].startswith("|  | EB B | EB D | EB G | EB P | EB S | UPC B | UPC G | UPC P | UPC S | QN B")
+    assert t1[0].endswith("| DP |")
+    assert t1[2].startswith("| row | 0.00 | 0.00 | 25.00 | 0.00 | 0.00 | 1.00 |")
+    t2 = evaluate.table2({"row": m}, params).splitlines()
+    assert t2[3] == "| paper: training data (LPD) | 1.57 | 1.58 | 1.51 | 1.10 | 1.02 | 1.04 |"
