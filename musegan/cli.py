@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.collect", "main", a))
 
+    p = command("process", "Convert a dataset (sparse npz, dense npy or packed cache) into the fast packed cache.",
+                "musegan process data/train_x_lpd_5_phr.npz data/train_x_lpd_5_phr_packed.npz")
+    p.add_argument("input", type=Path, help="sparse npz (published LPD format), dense bool .npy or packed cache")
+    p.add_argument("output", type=Path, help="output packed cache (.npz, uncompressed)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.data", "process_main", a))
+
     p = command("train", "Train (or resume) the model of an experiment folder.",
                 "musegan train exp/default --gpu 0")
     p.add_argument("exp_dir", type=Path)
