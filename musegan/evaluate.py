@@ -323,9 +323,9 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
 
     `generate(exp_dir, n_phrases, conditions=None, seed=0)` defaults to
     `musegan.inference.generate_phrases`; conditions, for a track-conditional
-    model, are whole phrases `(n, n_bars, n_steps, n_pitches, n_tracks)` of the
-    held-out split (or of `condition_dir`'s MIDI files), shuffled with the config
-    seed and repeated when there are fewer than needed.
+    model, are the condition track, bool `(n, n_bars, n_steps, n_pitches)`, of
+    phrases of the held-out split (or of `condition_dir`'s MIDI files), shuffled
+    with the config seed and repeated when there are fewer than needed.
     """
     if n_bars_total < 1:
         raise UsageError(f"--bars must be at least 1, got {n_bars_total}")
@@ -352,7 +352,10 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
             what = (f"{len(source)} held-out phrases" if source is valid
                     else f"{len(source)} TRAINING phrases (validation_fraction is 0)")
         indices = pick(len(source), n_phrases, config["seed"])
-        conditions = source[indices] if isinstance(source, np.ndarray) else source.unpack(indices)
+        if isinstance(source, np.ndarray):
+            conditions = source[indices][..., condition]
+        else:   # chunk by chunk, keeping only the condition track: never the whole set dense
+            conditions = np.concatenate([c[..., condition] for c in chunks(source, indices)])
         notes.append(f"Track-conditional: the model is given the {name} track of {what}"
                      f"{' (repeated)' if len(source) < n_phrases else ''}; "
                      f"the paper's conditional rows were given the piano track.")

@@ -103,7 +103,7 @@ class FakeModel:
         for t in range(5):
             x[..., t] = x[rng.permutation(n_phrases), ..., t]
         if conditions is not None:
-            x[..., 1] = conditions[..., 1]            # the given piano comes back unchanged
+            x[..., 1] = conditions                     # the given piano comes back unchanged
         return x
 
 
@@ -139,12 +139,13 @@ def test_conditional_model_gets_held_out_phrases(tmp_path):
     out = tmp_path / "elsewhere"
     result = evaluate.evaluate_model(exp, out, 24, generate=fake)
     (_, n_phrases, conditions, _), = fake.calls
-    assert conditions.shape == (6, 4, 48, 84, 5) and conditions.dtype == bool
+    assert conditions.shape == (6, 4, 48, 84) and conditions.dtype == bool    # the piano track
     # the held-out split: 4 of the 16 phrases, repeated to fill 6
     from musegan import data
     _, valid = data.split_by_song(data.load_phrases(tmp_path / "phr.npz"), 0.25, 3)
-    held = {valid.unpack([i]).tobytes() for i in range(len(valid))}
-    assert len(valid) == 4 and all(c.tobytes() in held for c in conditions[:, None])
+    held = {valid.unpack([i])[0, ..., 1].tobytes() for i in range(len(valid))}
+    assert len(valid) == 4 and all(c.tobytes() in held for c in conditions)
+    assert len({c.tobytes() for c in conditions}) == 4
     assert result["info"]["condition_track"] == "Piano"
     assert "given the Piano track of 4 held-out phrases (repeated)" in (out / "report.md").read_text()
 
@@ -166,3 +167,29 @@ def test_report_layout_maps_our_tracks_to_the_papers_letters():
     assert t1[2].startswith("| row | 0.00 | 0.00 | 25.00 | 0.00 | 0.00 | 1.00 |")
     t2 = evaluate.table2({"row": m}, params).splitlines()
     assert t2[3] == "| paper: training data (LPD) | 1.57 | 1.58 | 1.51 | 1.10 | 1.02 | 1.04 |"
+
+
+def test_condition_dir_phrases_condition_the_model(tmp_path):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)        # 2 s a bar
+    piano, bass = pretty_midi.Instrument(program=0), pretty_midi.Instrument(program=33)
+    for bar in range(8):
+        for beat in range(4):
+            t = 2 * bar + 0.5 * beat
+            piano.notes.append(pretty_midi.Note(90, 60 + (bar % 2) * 5, t, t + 0.4))
+            bass.notes.append(pretty_midi.Note(90, 36, t, t + 0.4))
+    pm.instruments += [piano, bass]
+    (tmp_path / "midi").mkdir()
+    pm.write(str(tmp_path / "midi" / "song.mid"))
+    (tmp_path / "midi" / "notes.txt").write_text("not midi")
+
+    exp = experiment(tmp_path, condition_track="piano")
+    fake = FakeModel()
+    result = evaluate.evaluate_model(exp, tmp_path / "o", 12, condition_dir=tmp_path / "midi", generate=fake)
+    (_, _, conditions, _), = fake.calls
+    assert conditions.shape == (3, 4, 48, 84)
+    # 8 bars -> 2 non-overlapping phrases; each bar alternates C and F quarter notes
+    assert conditions[:, 0, 0, 60 - 24].all() and conditions[:, 1, 0, 65 - 24].all()
+    assert conditions.sum() == 3 * 16 * conditions[0, 0, :12, 60 - 24].sum()
+    assert result["info"]["conditions"] == str(tmp_path / "midi")
