@@ -121,7 +121,16 @@ def select_device(gpu) -> None:
     """Make only GPU `gpu` visible; an empty string hides all GPUs."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def gpu_notice(gpu) -> None:
+    """One line when TensorFlow sees no GPU, so a CPU run is never a surprise."""
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        asked = f" (GPU {gpu} was asked for)" if gpu not in (None, "") else ""
+        print(f"no GPU found{asked}: running on CPU", file=sys.stderr)
 
 
 def main(argv=None) -> None:

@@ -86,3 +86,17 @@ def fresh_dir(path: PathLike, overwrite: bool) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def replace_dir(staging: PathLike, path: PathLike) -> Path:
+    """Move the finished folder `staging` to `path`, replacing what was there."""
+    staging, path = Path(staging), Path(path)
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(staging, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, path)
+    return path

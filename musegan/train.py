@@ -1,0 +1,298 @@
+"""Training: WGAN-GP (or classic / nonsaturating / hinge), 5 D updates per G update.
+
+The whole training set lives in the graph as bit-packed bytes; batches are
+sampled, unpacked and transposed by graph ops, so a step costs no Python work
+and no feed_dict copies. Re-running the same command resumes from the latest
+checkpoint in `EXP_DIR/model/`; SIGINT/SIGTERM save one before exiting.
+"""
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from musegan import checkpoint
+from musegan.config import condition_index, load_experiment
+from musegan.data import PackedPhrases, load_phrases, split_by_song
+from musegan.errors import DataError, MuseganError
+from musegan.model import MuseGAN, count_parameters
+
+v1 = tf.compat.v1
+TRANSPOSE_RANGE = (-5, 6)
+
+
+class TrainingError(MuseganError):
+    pass
+
+
+# ---------------------------------------------------------------------- data
+def sample_batch(packed: tf.Tensor, shape, batch_size: int, is_drums, transpose: bool,
+                 seed: Optional[int] = None) -> tf.Tensor:
+    """Random phrases from packed bytes `(n, n_bytes)` -> float `(batch, *shape)` in [-1, 1].
+
+    Bytes hold `np.packbits(x.reshape(n, -1), axis=1)` (big bit order). With
+    `transpose`, each phrase's non-drum tracks shift by -5..+6 semitones and
+    notes shifted out of range are dropped.
+    """
+    n_bits = int(np.prod(shape))
+    index = tf.random.uniform([batch_size], 0, tf.shape(packed)[0], dtype=tf.int32, seed=seed)
+    rows = tf.gather(packed, index)
+    bits = tf.bitwise.bitwise_and(
+        tf.bitwise.right_shift(rows[..., None], tf.constant([7, 6, 5, 4, 3, 2, 1, 0], tf.uint8)), 1)
+    x = tf.reshape(tf.reshape(bits, [batch_size, -1])[:, :n_bits], [batch_size, *shape])
+    x = tf.cast(x, tf.float32)
+    if transpose:
+        x = _transpose(x, is_drums, seed)
+    return x * 2.0 - 1.0
+
+
+def _transpose(x: tf.Tensor, is_drums, seed: Optional[int]) -> tf.Tensor:
+    batch, n_pitches = x.shape[0], x.shape[3]
+    shift = tf.random.uniform([batch, 1], TRANSPOSE_RANGE[0], TRANSPOSE_RANGE[1] + 1, dtype=tf.int32,
+                              seed=None if seed is None else seed + 1)
+    source = tf.range(n_pitches)[None, :] - shift  # pitch p takes pitch p - shift
+    valid = tf.cast((source >= 0) & (source < n_pitches), x.dtype)
+    by_pitch = tf.transpose(x, [0, 3, 1, 2, 4])  # (batch, pitch, bar, step, track)
+    moved = tf.gather(by_pitch, tf.clip_by_value(source, 0, n_pitches - 1), axis=1, batch_dims=1)
+    moved = tf.transpose(moved * valid[:, :, None, None, None], [0, 2, 3, 1, 4])
+    drums = tf.constant(np.asarray(is_drums, bool))
+    return tf.where(drums, x, moved)
+
+
+# --------------------------------------------------------------------- graph
+def gan_losses(kind: str, d_real: tf.Tensor, d_fake: tf.Tensor):
+    """(d_loss, g_loss) from scores `(groups, batch)`; each group is its own D, so losses add."""
+    mean = lambda t: tf.reduce_sum(tf.reduce_mean(t, axis=1))
+    if kind == "wasserstein-gp":
+        return mean(d_fake) - mean(d_real), -mean(d_fake)
+    if kind == "hinge":
+        return mean(tf.nn.relu(1.0 - d_real)) + mean(tf.nn.relu(1.0 + d_fake)), -mean(d_fake)
+    d_loss = mean(tf.nn.softplus(-d_real)) + mean(tf.nn.softplus(d_fake))
+    if kind == "classic":  # G minimises log(1 - D(G(z)))
+        return d_loss, -mean(tf.nn.softplus(d_fake))
+    return d_loss, mean(tf.nn.softplus(-d_fake))  # nonsaturating
+
+
+def gradient_penalty(model: MuseGAN, real: tf.Tensor, fake: tf.Tensor, seed=None) -> tf.Tensor:
+    """Sum over discriminators of mean over examples of (||grad D(x_hat)|| - 1)^2,
+    x_hat = eps * real + (1 - eps) * fake with one eps per example."""
+    batch = tf.shape(real)[0]
+    eps = tf.random.uniform([batch, 1, 1, 1, 1], seed=seed)
+    groups = model.group(eps * real + (1.0 - eps) * fake)
+    grads = tf.gradients(tf.reduce_sum(model.score(groups)), groups)
+    penalty = 0.0
+    for grad in grads:  # each discriminator sees only its own group
+        norm = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(grad, [batch, -1])), axis=1) + 1e-12)
+        penalty += tf.reduce_mean(tf.square(norm - 1.0))
+    return penalty
+
+
+class TrainGraph:
+    """The training graph of one experiment: data, losses, optimizers, step counter."""
+
+    def __init__(self, params: dict, config: dict, train_data: PackedPhrases):
+        self.params, self.config = params, config
+        tf_seed = config["seed"]
+        v1.set_random_seed(tf_seed)
+        self.model = model = MuseGAN(params)
+        batch = config["batch_size"]
+        shape = tuple(params["data_shape"])
+        if tuple(train_data.shape) != shape:
+            raise DataError(f"{config['data']}: phrases of shape {tuple(train_data.shape)} "
+                            f"do not match data_shape {list(shape)} in params")
+
+        self.data_init = v1.placeholder(tf.uint8, train_data.packed.shape, name="packed_data")
+        self.packed = v1.Variable(self.data_init, trainable=False, name="packed_data",
+                                  collections=[v1.GraphKeys.LOCAL_VARIABLES])
+        self.local_init = v1.variables_initializer([self.packed])
+        self.step = v1.train.get_or_create_global_step()
+
+        def real_batch():
+            return sample_batch(self.packed, shape, batch, params["is_drums"],
+                                config["use_random_transpose"])
+
+        def latent():
+            return tf.random.normal([batch, model.latent_size])
+
+        c = condition_index(params)
+        real = real_batch()
+        fake = model.generator(latent(), real[..., c] if c is not None else None, training=True)
+        d_real, d_fake = model.discriminator(real), model.discriminator(fake)
+        self.d_loss, _ = gan_losses(config["gan_loss"], d_real, d_fake)
+        if config["gradient_penalty_weight"] > 0:
+            self.d_loss += config["gradient_penalty_weight"] * gradient_penalty(model, real, fake)
+
+        # G step: fresh batch and latent (conditions come from real phrases)
+        g_real = real_batch() if c is not None else None
+        g_fake = model.generator(latent(), g_real[..., c] if c is not None else None, training=True)
+        _, self.g_loss = gan_losses(config["gan_loss"], d_real, model.discriminator(g_fake))
+
+        self.learning_rate = _learning_rate(self.step, config)
+        adam = dict(learning_rate=self.learning_rate, beta1=config["adam_beta1"], beta2=config["adam_beta2"])
+        g_vars = v1.trainable_variables("Generator/")
+        d_vars = v1.trainable_variables("Discriminator/")
+        with v1.variable_scope("optimizers"):
+            self.d_train = v1.train.AdamOptimizer(name="d_adam", **adam).minimize(self.d_loss, var_list=d_vars)
+            with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS, "Generator/")):
+                self.g_train = v1.train.AdamOptimizer(name="g_adam", **adam).minimize(
+                    self.g_loss, var_list=g_vars, global_step=self.step)
+        self.n_params = {"generator": count_parameters(g_vars), "discriminator": count_parameters(d_vars)}
+
+        # fixed latent (and conditions) for the samples saved while training
+        self.sample_z = v1.placeholder(tf.float32, [None, model.latent_size], name="sample_z")
+        self.sample_condition = (v1.placeholder(tf.float32, [None, *shape[:3]], name="sample_condition")
+                                 if c is not None else None)
+        self.samples = model.generator(self.sample_z, self.sample_condition, training=False)
+        self.init = v1.global_variables_initializer()
+
+    def initialize(self, sess: v1.Session, packed: np.ndarray) -> None:
+        sess.run(self.local_init, {self.data_init: packed})
+
+
+def _learning_rate(step: tf.Tensor, config: dict) -> tf.Tensor:
+    """Constant, then linear decay to 0 from `lr_decay_start` to `steps`."""
+    base, start, end = config["learning_rate"], config["lr_decay_start"], config["steps"]
+    if start >= end:
+        return tf.constant(base)
+    frac = (tf.cast(end, tf.float32) - tf.cast(step, tf.float32)) / float(end - start)
+    return base * tf.clip_by_value(frac, 0.0, 1.0)
+
+
+def session_config(config: dict) -> v1.ConfigProto:
+    proto = v1.ConfigProto(allow_soft_placement=True)
+    proto.gpu_options.allow_growth = True
+    if config["mixed_precision"]:
+        from tensorflow.core.protobuf import rewriter_config_pb2
+
+        on = rewriter_config_pb2.RewriterConfig.ON
+        proto.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = on
+        proto.graph_options.rewrite_options.auto_mixed_precision = on
+    return proto
+
+
+# ---------------------------------------------------------------------- loop
+class _Stop:
+    """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, sig, frame):
+        if self.signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(sig).name
+        print(f"\n{self.signal}: saving a checkpoint after this step...", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+def load_training_data(config: dict, params: dict):
+    """(train, valid) PackedPhrases of the experiment, split by song with the config's seed."""
+    path = Path(config["data"])
+    if not path.exists():
+        raise DataError(f"{path}: training data not found; make it with `musegan collect MIDI_DIR {path}` "
+                        "or download the published set with scripts/download_data.sh")
+    phrases = load_phrases(path)
+    if config["validation_fraction"] > 0:
+        return split_by_song(phrases, config["validation_fraction"], config["seed"])
+    return phrases, None
+
+
+def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, float]:
+    """Train the experiment in `exp_dir` up to `steps` G updates (default: config), resuming."""
+    t_start = time.time()
+    exp_dir = Path(exp_dir)
+    config, params = load_experiment(exp_dir)
+    if steps is not None:
+        config["steps"] = steps
+    train_data, valid_data = load_training_data(config, params)
+    v1.disable_eager_execution()
+    graph = tf.Graph()
+    with graph.as_default():
+        tg = TrainGraph(params, config, train_data)
+        saver = checkpoint.saver(max_to_keep=config["keep_checkpoint_max"])
+        sample_feed = _sample_feed(tg, config, params, valid_data or train_data)
+    graph.finalize()
+    model_dir = exp_dir / "model"
+    sess = v1.Session(graph=graph, config=session_config(config))
+    with sess, _Stop() as stop:
+        step = checkpoint.restore_or_initialize(sess, saver, model_dir, tg.init, tg.step, log=log)
+        tg.initialize(sess, train_data.packed)
+        log(f"{exp_dir}: {params['multitrack']} model, condition track "
+            f"{params['condition_track']}, G {tg.n_params['generator']:,} / D "
+            f"{tg.n_params['discriminator']:,} parameters, {len(train_data):,} training phrases; "
+            f"step {step}/{config['steps']}")
+        last = {"d_loss": float("nan"), "g_loss": float("nan")}
+        t_log, step_log = time.time(), step
+        first = True
+        while step < config["steps"] and stop.signal is None:
+            for _ in range(config["n_dis_updates_per_gen_update"]):
+                _, d_loss = sess.run([tg.d_train, tg.d_loss])
+            _, g_loss = sess.run([tg.g_train, tg.g_loss])
+            step += 1
+            if first:
+                log(f"first step done {time.time() - t_start:.1f} s after start")
+                first = False
+            if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
+                raise TrainingError(f"{exp_dir}: loss became NaN/inf at step {step} (d {d_loss}, g {g_loss}); "
+                                    f"the last good checkpoint is kept in {model_dir}")
+            last = {"d_loss": float(d_loss), "g_loss": float(g_loss)}
+            if step % config["log_loss_steps"] == 0 or step == config["steps"]:
+                now = time.time()
+                rate = (now - t_log) / max(step - step_log, 1)
+                eta = rate * (config["steps"] - step)
+                log(f"step {step}/{config['steps']}  d_loss {d_loss:9.4f}  g_loss {g_loss:9.4f}  "
+                    f"{rate:.2f} s/it  ETA {_duration(eta)}")
+                t_log, step_log = now, step
+            if step % config["save_samples_steps"] == 0:
+                _save_samples(sess, tg, sample_feed, exp_dir, step, params)
+            if step % config["save_checkpoint_steps"] == 0:
+                checkpoint.save(sess, saver, model_dir, step)
+        checkpoint.save(sess, saver, model_dir, step)
+        if stop.signal is not None:
+            log(f"stopped by {stop.signal} at step {step}; run the same command to resume")
+    return {"step": step, **last}
+
+
+def _sample_feed(tg: TrainGraph, config: dict, params: dict, data: PackedPhrases) -> dict:
+    rng = np.random.default_rng(config["seed"])
+    n = config["n_samples"]
+    feed = {tg.sample_z: rng.standard_normal((n, tg.model.latent_size)).astype(np.float32)}
+    c = condition_index(params)
+    if c is not None:
+        x = data.unpack(rng.choice(len(data), size=n, replace=len(data) < n))
+        feed[tg.sample_condition] = x[..., c].astype(np.float32) * 2 - 1
+    return feed
+
+
+def _save_samples(sess, tg: TrainGraph, feed: dict, exp_dir: Path, step: int, params: dict) -> None:
+    from musegan.inference import save_phrases
+
+    x = sess.run(tg.samples, feed) > 0
+    save_phrases(exp_dir / "results" / "training", f"step{step:07d}", x, params)
+
+
+def main(args) -> None:
+    from musegan.cli import gpu_notice
+
+    gpu_notice(args.gpu)
+    train(args.exp_dir, steps=args.steps)
