@@ -1,0 +1,163 @@
+"""Training speed of the MuseGAN models: seconds per iteration (5 D + 1 G updates).
+
+    python bench/train.py [--models default accompaniment/piano jamming:piano ...]
+                          [--phrases 102378] [--iterations 3] [--json PATH]
+
+A model is an experiment folder under exp/ (its params.yaml and config.yaml),
+optionally with `:TRACK` to make it track-conditional on TRACK. Default: all
+six combinations (hybrid, jamming, composer x from scratch, piano-conditional).
+Each runs in a fresh process on synthetic data of the full published size
+(102,378 phrases at 0.5% density, bit-packed in the graph), so peak RSS and
+time to the first step are what a real run sees.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+T0 = time.time()
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = ["default", "accompaniment/piano", "jamming", "jamming:piano", "composer", "composer:piano"]
+
+
+def synthetic_phrases(n: int, shape, density: float = 0.005, seed: int = 0):
+    """Packed random phrases without ever holding them dense."""
+    import numpy as np
+
+    from musegan.data import PackedPhrases
+
+    n_bytes = -(-int(np.prod(shape)) // 8)
+    packed = np.empty((n, n_bytes), np.uint8)
+    rng = np.random.default_rng(seed)
+    p_byte = 1 - (1 - density) ** 8  # a byte with at least one note; one note per such byte
+    for start in range(0, n, 4096):
+        rows = packed[start:start + 4096]
+        bits = (1 << rng.integers(0, 8, rows.shape, dtype=np.uint8)).astype(np.uint8)
+        rows[:] = np.where(rng.random(rows.shape, dtype=np.float32) < p_byte, bits, 0)
+    packed[:, -1] &= np.uint8((0xFF << (8 * n_bytes - int(np.prod(shape)))) & 0xFF)
+    return PackedPhrases(packed=packed, shape=tuple(shape))
+
+
+def graph_flops(graph, target) -> int:
+    """Float operations of the ops `target` runs (its transitive inputs), from each
+    op's registered statistics (matmuls, elementwise ops) and the static shapes."""
+    from tensorflow.python.framework import ops as tf_ops
+
+    seen, stack, total = set(), [target], 0
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        try:
+            value = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
+        except (ValueError, TypeError):
+            value = None
+        total += value or 0
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return total
+
+
+def worker(model: str, n_phrases: int, iterations: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from musegan import config as cfg
+    from musegan.model import count_parameters
+    from musegan.train import TrainGraph, session_config
+
+    v1 = tf.compat.v1
+    v1.disable_eager_execution()
+    name, _, track = model.partition(":")
+    exp = ROOT / "exp" / name
+    config, params = cfg.load_experiment(exp)
+    if track:
+        params = cfg.validate_params({**params, "condition_track": track})
+    data = synthetic_phrases(n_phrases, params["data_shape"])
+    t = time.time()
+    graph = tf.Graph()
+    with graph.as_default():
+        tg = TrainGraph(params, config, data)
+    build_s = time.time() - t
+    sess = v1.Session(graph=graph, config=session_config(config))
+    sess.run(tg.init)
+    tg.initialize(sess, data.packed)
+    del data
+    n_d = config["n_dis_updates_per_gen_update"]
+    for _ in range(n_d):
+        sess.run(tg.d_train)
+    sess.run(tg.g_train)
+    first_step_s = time.time() - T0
+
+    def timed(op, n):
+        t = time.time()
+        for _ in range(n):
+            sess.run(op)
+        return (time.time() - t) / n
+
+    s_d = timed(tg.d_train, iterations * n_d)
+    s_g = timed(tg.g_train, iterations)
+    t = time.time()
+    for _ in range(iterations):
+        for _ in range(n_d):
+            sess.run(tg.d_train)
+        sess.run(tg.g_train)
+    s_iter = (time.time() - t) / iterations
+
+    flops = {"d": graph_flops(graph, tg.d_train), "g": graph_flops(graph, tg.g_train)}
+    with graph.as_default():
+        g_params = count_parameters(v1.trainable_variables("Generator/"))
+        d_params = count_parameters(v1.trainable_variables("Discriminator/"))
+    return {
+        "s_per_iteration": s_iter,
+        "s_per_d_update": s_d,
+        "s_per_g_update": s_g,
+        "graph_build_s": build_s,
+        "first_step_s": first_step_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "gflop_per_iteration": (n_d * flops["d"] + flops["g"]) / 1e9,
+        "g_params": g_params,
+        "d_params": d_params,
+        "batch_size": config["batch_size"],
+        "mixed_precision": config["mixed_precision"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument("--phrases", type=int, default=102378)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.phrases, args.iterations)))
+        return
+    results = {}
+    for model in args.models:
+        proc = subprocess.run([sys.executable, __file__, "--worker", model, "--phrases", str(args.phrases),
+                               "--iterations", str(args.iterations)], capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"{model}: benchmark failed:\n{proc.stderr[-3000:]}")
+        results[model] = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = results[model]
+        print(f"{model}: {r['s_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
+    cols = ["s_per_iteration", "s_per_d_update", "s_per_g_update", "graph_build_s", "first_step_s",
+            "peak_rss_mb", "gflop_per_iteration", "g_params", "d_params"]
+    print(f"{'model':22s}" + "".join(f"{c:>20s}" for c in cols))
+    for model, r in results.items():
+        print(f"{model:22s}" + "".join(f"{r[c]:20.2f}" if isinstance(r[c], float) else f"{r[c]:20,d}" for c in cols))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The six model combinations as graphs: shapes, pass-through, batch norm, variable ownership."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from musegan import config as cfg
+from musegan.data import pack
+from musegan.model import MODELS, MuseGAN
+from musegan.train import TrainGraph
+from tiny_exp import TINY_CONFIG, TINY_PARAMS, tiny_phrases
+
+v1 = tf.compat.v1
+v1.disable_eager_execution()
+COMBINATIONS = [(m, c) for m in MODELS for c in (None, "piano")]
+
+
+def tiny(multitrack, condition):
+    return cfg.load_params(overrides={**TINY_PARAMS, "multitrack": multitrack, "condition_track": condition})
+
+
+@pytest.mark.parametrize("multitrack,condition", COMBINATIONS)
+def test_builds_with_shapes_and_passes_condition_through(multitrack, condition):
+    params = tiny(multitrack, condition)
+    with tf.Graph().as_default():
+        model = MuseGAN(params)
+        z = v1.placeholder(tf.float32, [None, model.latent_size])
+        c = v1.placeholder(tf.float32, [None, 4, 24, 24]) if condition else None
+        x = model.generator(z, c, training=False)
+        scores = model.discriminator(x)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            feed = {z: np.random.randn(3, model.latent_size)}
+            cond = np.where(np.random.rand(3, 4, 24, 24) < 0.1, 1.0, -1.0).astype(np.float32)
+            if condition:
+                feed[c] = cond
+            out, s = sess.run([x, scores], feed)
+    assert out.shape == (3, 4, 24, 24, 5)
+    assert np.all(np.abs(out) <= 1)
+    n_disc = 1 if MODELS[multitrack].one_discriminator else 5 - (condition is not None)
+    assert s.shape == (n_disc, 3)
+    if condition:
+        assert np.array_equal(out[..., 1], cond)  # bit-exact pass-through of the piano track
+        assert not np.array_equal(out[..., 0], cond)
+
+
+def test_latent_split_follows_the_paper():
+    sizes = {m: MuseGAN(tiny(m, None)).layout for m in MODELS}
+    assert sizes["hybrid"] == {"z": (32, 1), "z_t": (32, 1), "z_i": (32, 5), "z_it": (32, 5)}
+    assert sizes["jamming"] == {"z_i": (64, 5), "z_it": (64, 5)}
+    assert sizes["composer"] == {"z": (64, 1), "z_t": (64, 1)}
+
+
+@pytest.mark.parametrize("multitrack,condition", [("hybrid", None), ("jamming", "bass"), ("composer", "piano")])
+def test_batch_norm_only_in_generator_and_optimizers_own_variables(multitrack, condition):
+    params = tiny(multitrack, condition)
+    x = tiny_phrases(8)
+    with tf.Graph().as_default() as graph:
+        tg = TrainGraph(params, cfg.load_config(overrides=TINY_CONFIG), pack(x))
+        g_vars = set(v1.trainable_variables("Generator/"))
+        d_vars = set(v1.trainable_variables("Discriminator/"))
+        assert g_vars and d_vars and not g_vars & d_vars
+        assert set(v1.trainable_variables()) == g_vars | d_vars
+        bn_ops = [op for op in graph.get_operations() if op.type.startswith("FusedBatchNorm")]
+        assert bn_ops and all(op.name.startswith(("Generator", "optimizers/gradients")) for op in bn_ops)
+        assert not any("Discriminator" in op.name for op in bn_ops)
+        for optimizer, own in (("d_adam", d_vars), ("g_adam", g_vars)):
+            updated = {op.inputs[0].name for op in graph.get_operations()
+                       if op.type == "ResourceApplyAdam" and op.name.split("/")[1] == optimizer}
+            assert updated == {v.handle.name for v in own}
