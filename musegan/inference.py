@@ -132,12 +132,13 @@ def save_phrases(out_dir: Path, name: str, x: np.ndarray, params: dict, rows: in
     """Training samples: bool phrases -> `name.png` (grid) and `name.npz` (sparse phrases)."""
     from musegan.data import write_sparse_npz
 
-    rows, columns = _grid(len(x), rows, columns)
+    rows, columns = grid_shape(len(x), rows, columns)
     io.save_png(Path(out_dir) / f"{name}.png", image.grid_image(x, rows, columns))
     write_sparse_npz(Path(out_dir) / f"{name}.npz", x)
 
 
-def _grid(n: int, rows: int, columns: int):
+def grid_shape(n: int, rows: int = 0, columns: int = 0):
+    """(rows, columns) of an image grid for `n` samples: as asked if it fits, else near-square."""
     if rows * columns >= n:
         return rows, columns
     columns = int(np.ceil(np.sqrt(n)))

@@ -242,6 +242,7 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
             f"{tg.n_params['discriminator']:,} parameters, {len(train_data):,} training phrases; "
             f"step {step}/{config['steps']}")
         last = {"d_loss": float("nan"), "g_loss": float("nan")}
+        writer = (v1.summary.FileWriter(str(exp_dir / "logs")) if config["save_summaries_steps"] else None)
         t_log, step_log = time.time(), step
         first = True
         while step < config["steps"] and stop.signal is None:
@@ -264,10 +265,22 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
                     f"{rate:.2f} s/it  ETA {_duration(eta)}")
                 t_log, step_log = now, step
             if step % config["save_samples_steps"] == 0:
-                _save_samples(sess, tg, sample_feed, exp_dir, step, params)
+                x = _save_samples(sess, tg, sample_feed, exp_dir, step, params)
+                if writer is not None:
+                    _summary_image(writer, step, x, params)
+            if config["evaluate_steps"] and step % config["evaluate_steps"] == 0:
+                metrics = _evaluate(sess, tg, config, params, valid_data or train_data, step)
+                log(f"eval step {step}: {_metrics_line(metrics)}")
+                if writer is not None:
+                    _summary_scalars(writer, step, _flat_metrics(metrics))
+            if writer is not None and step % config["save_summaries_steps"] == 0:
+                _summary_scalars(writer, step, {"loss/d": d_loss, "loss/g": g_loss,
+                                                "learning_rate": sess.run(tg.learning_rate)})
             if step % config["save_checkpoint_steps"] == 0:
                 checkpoint.save(sess, saver, model_dir, step)
         checkpoint.save(sess, saver, model_dir, step)
+        if writer is not None:
+            writer.close()
         if stop.signal is not None:
             log(f"stopped by {stop.signal} at step {step}; run the same command to resume")
     return {"step": step, **last}
@@ -284,11 +297,71 @@ def _sample_feed(tg: TrainGraph, config: dict, params: dict, data: PackedPhrases
     return feed
 
 
-def _save_samples(sess, tg: TrainGraph, feed: dict, exp_dir: Path, step: int, params: dict) -> None:
+def _save_samples(sess, tg: TrainGraph, feed: dict, exp_dir: Path, step: int, params: dict) -> np.ndarray:
     from musegan.inference import save_phrases
 
     x = sess.run(tg.samples, feed) > 0
     save_phrases(exp_dir / "results" / "training", f"step{step:07d}", x, params)
+    return x
+
+
+def _evaluate(sess, tg: TrainGraph, config: dict, params: dict, data: PackedPhrases, step: int) -> dict:
+    """Objective metrics of `evaluate_bars` bars generated now (hard thresholding)."""
+    from musegan.metrics import all_metrics
+
+    rng = np.random.default_rng(step)
+    n = max(1, config["evaluate_bars"] // params["data_shape"][0])
+    c = condition_index(params)
+    chunks = []
+    for start in range(0, n, config["batch_size"]):
+        k = min(config["batch_size"], n - start)
+        feed = {tg.sample_z: rng.standard_normal((k, tg.model.latent_size)).astype(np.float32)}
+        if c is not None:
+            feed[tg.sample_condition] = data.unpack(rng.integers(0, len(data), k))[..., c] * 2.0 - 1.0
+        chunks.append(sess.run(tg.samples, feed) > 0)
+    return all_metrics(np.concatenate(chunks), params)
+
+
+def _metrics_line(m: dict) -> str:
+    def avg(d):
+        vals = [v for v in d.values() if v is not None]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    return (f"EB {avg(m['EB']):.1f}%  UPC {avg(m['UPC']):.2f}  QN {avg(m['QN']):.1f}%  "
+            f"DP {m['DP'] if m['DP'] is not None else float('nan'):.1f}%  TD {avg(m['TD']):.3f}")
+
+
+def _flat_metrics(m: dict) -> Dict[str, float]:
+    out = {}
+    for metric in ("EB", "UPC", "QN", "TD"):
+        out.update({f"{metric}/{k}": v for k, v in m[metric].items() if v is not None})
+    if m["DP"] is not None:
+        out["DP"] = m["DP"]
+    return out
+
+
+def _summary_scalars(writer, step: int, values: Dict[str, float]) -> None:
+    writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag=k, simple_value=float(v))
+                                         for k, v in values.items()]), step)
+    writer.flush()
+
+
+def _summary_image(writer, step: int, x: np.ndarray, params: dict) -> None:
+    import io as _io
+
+    import imageio.v2 as imageio
+
+    from musegan.image import grid_image
+    from musegan.inference import grid_shape
+
+    img = grid_image(x, *grid_shape(len(x)))
+    buf = _io.BytesIO()
+    imageio.imwrite(buf, img, format="png")
+    height, width = img.shape[:2]
+    image = v1.Summary.Image(height=height, width=width, colorspace=img.ndim == 3 and 3 or 1,
+                             encoded_image_string=buf.getvalue())
+    writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag="samples", image=image)]), step)
+    writer.flush()
 
 
 def main(args) -> None:
