@@ -1,0 +1,60 @@
+"""Shared test helpers: write small MIDI files with exactly known contents."""
+from pathlib import Path
+from typing import Dict, Sequence, Tuple
+
+import mido
+import pytest
+
+
+def write_midi(path: Path, tracks: Sequence[Dict], tempos: Sequence[Tuple[float, float]] = ((0, 120.0),),
+               meters: Sequence[Tuple[float, int, int]] = ((0, 4, 4),), tpq: int = 480,
+               offset_ticks: int = 0, stretch: float = 1.0) -> Path:
+    """Write a type-1 MIDI file; positions are in beats (quarter notes).
+
+    tracks: dicts with `notes` [(pitch, start_beat, end_beat)], optional
+    `program` (0), `drum` (False) and `name`. tempos: (beat, bpm); meters:
+    (beat, numerator, denominator); none of either writes no such event.
+    Notes (only) are moved to `stretch * tick + offset_ticks`, as re-timed files are.
+    """
+    midi = mido.MidiFile(type=1, ticks_per_beat=tpq)
+    events = [(int(b * tpq), mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))) for b, bpm in tempos]
+    events += [(int(b * tpq), mido.MetaMessage("time_signature", numerator=n, denominator=d)) for b, n, d in meters]
+    midi.tracks.append(_track(events))
+    channels = iter(c for c in range(16) if c != 9)
+    for spec in tracks:
+        channel = 9 if spec.get("drum") else next(channels)
+        events = [(0, mido.MetaMessage("track_name", name=spec.get("name", ""))),
+                  (0, mido.Message("program_change", channel=channel, program=spec.get("program", 0)))]
+        for pitch, start, end in spec["notes"]:
+            on, off = (int(round(stretch * b * tpq)) + offset_ticks for b in (start, end))
+            events.append((on, mido.Message("note_on", channel=channel, note=pitch, velocity=90)))
+            events.append((off, mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
+        midi.tracks.append(_track(events))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    midi.save(str(path))
+    return path
+
+
+def _track(events):
+    track, last = mido.MidiTrack(), 0
+    # note_off (type sorts before note_on) first at equal ticks, as sequencers write them
+    for tick, msg in sorted(events, key=lambda e: (e[0], e[1].type != "note_off")):
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    return track
+
+
+def band(n_bars: int = 8, tracks: str = "dpb", pitch: int = 60) -> list:
+    """A simple 4/4 band, one note per beat: d(rums) p(iano) g(uitar) b(ass) s(trings)."""
+    spec = {"d": dict(drum=True, name="Drums", notes=[(36, b, b + 0.5) for b in range(4 * n_bars)]),
+            "p": dict(program=0, name="Piano", notes=[(pitch, b, b + 1) for b in range(4 * n_bars)]),
+            "g": dict(program=25, name="Guitar", notes=[(pitch + 4, b, b + 1) for b in range(4 * n_bars)]),
+            "b": dict(program=33, name="Bass", notes=[(pitch - 24, b, b + 2) for b in range(0, 4 * n_bars, 2)]),
+            "s": dict(program=48, name="Strings", notes=[(pitch + 7, b, b + 4) for b in range(0, 4 * n_bars, 4)])}
+    return [spec[t] for t in tracks]
+
+
+@pytest.fixture
+def make_midi(tmp_path):
+    """make_midi(name, tracks, **write_midi options) -> path under tmp_path."""
+    return lambda name, tracks, **kw: write_midi(tmp_path / name, tracks, **kw)
