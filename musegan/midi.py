@@ -11,6 +11,7 @@ axis is MIDI pitch `params["lowest_pitch"]`, tracks are in params order.
 """
 import inspect
 import io
+import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -495,9 +496,6 @@ def roll_to_midi(roll: np.ndarray, params: Dict[str, Any], step_times: Optional[
     roll = np.asarray(roll).reshape(-1, n_pitches, n_tracks).astype(bool)
     n_steps = len(roll)
     res = params["beat_resolution"]
-    if n_tracks != len(params["track_names"]):
-        raise DataError(f"pianoroll has {n_tracks} tracks but params name {len(params['track_names'])}: "
-                        f"{', '.join(params['track_names'])}")
     ticks_per_step = max(1, 480 // res)
     tpq = ticks_per_step * res  # 480 for 12 or 24 steps per beat: a common, exact resolution
     midi = mido.MidiFile(type=1, ticks_per_beat=tpq)
@@ -507,8 +505,33 @@ def roll_to_midi(roll: np.ndarray, params: Dict[str, Any], step_times: Optional[
                                   tempo if tempo is not None else params["tempo"]):
         conductor.append(mido.MetaMessage("set_tempo", tempo=us, time=tick))
     midi.tracks.append(_to_delta(conductor))
+    midi.tracks.extend(roll_to_tracks(roll, params, np.arange(n_steps + 2) * ticks_per_step,
+                                      velocity, undo_rest))
+    return _pretty(midi)
+
+
+def roll_to_tracks(roll: np.ndarray, params: Dict[str, Any], step_ticks: np.ndarray, velocity: int = 100,
+                   undo_rest: bool = True, channels: Optional[Sequence[int]] = None) -> List[mido.MidiTrack]:
+    """The notes of `roll_to_midi`: bool (n_steps, n_pitches, n_tracks) -> one mido track per track.
+
+    Notes start and end at `step_ticks`, int (n_steps + 2,): the tick of every
+    step boundary and one past the end (where a note lengthened by `undo_rest`
+    at the very end stops); `roll_to_midi` uses its own even grid, `musegan
+    accompany` a song's grid in that song's ticks so the tracks join its file.
+    Non-drum tracks take `channels` in turn (default 0, 1, ... skipping 9),
+    drums channel 9. Tracks have delta times and end_of_track.
+    """
+    n_pitches, n_tracks = roll.shape[-2:]
+    roll = np.asarray(roll).reshape(-1, n_pitches, n_tracks).astype(bool)
+    if n_tracks != len(params["track_names"]):
+        raise DataError(f"pianoroll has {n_tracks} tracks but params name {len(params['track_names'])}: "
+                        f"{', '.join(params['track_names'])}")
+    step_ticks = np.asarray(step_ticks, dtype=np.int64)
+    if len(step_ticks) < len(roll) + 2:
+        raise DataError(f"step_ticks needs {len(roll) + 2} boundaries, got {len(step_ticks)}")
     low = params["lowest_pitch"]
-    channels = iter([c for c in range(16) if c != 9] * 8)
+    channels = itertools.cycle(channels if channels is not None else [c for c in range(16) if c != 9])
+    tracks = []
     for t in range(n_tracks):
         drum = bool(params["is_drums"][t])
         channel = 9 if drum else next(channels)
@@ -525,15 +548,15 @@ def roll_to_midi(roll: np.ndarray, params: Dict[str, Any], step_times: Optional[
                 off = off + 1 if undo_rest else off
             for s, e in zip(on, off):
                 pitch = int(p + low)
-                events.append((int(s) * ticks_per_step, 1, mido.Message(
+                events.append((int(step_ticks[s]), 1, mido.Message(
                     "note_on", channel=channel, note=pitch, velocity=int(velocity))))
-                events.append((int(e) * ticks_per_step, 0, mido.Message(
+                events.append((int(step_ticks[e]), 0, mido.Message(
                     "note_off", channel=channel, note=pitch, velocity=0)))
         events.sort(key=lambda x: (x[0], x[1]))
         for tick, _, msg in events:
             track.append(msg.copy(time=tick))
-        midi.tracks.append(_to_delta(track))
-    return _pretty(midi)
+        tracks.append(_to_delta(track))
+    return tracks
 
 
 def _tempo_events(n_steps: int, res: int, ticks_per_step: int, step_times: Optional[np.ndarray],
