@@ -1,0 +1,649 @@
+"""`musegan accompany`: write the band around the user's own MIDI part, for the whole song.
+
+    musegan accompany INPUT.mid --exp exp/accompaniment/piano --out OUT.mid
+                      [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--vary]
+                      [--binarize hard|bernoulli] [--wav] [--overwrite]
+
+1. The user's part. The file's parts are its track chunks with notes (a chunk
+   with notes on several channels, as in type-0 files, gives one part per
+   channel). `--track` picks by index (as listed in the error message), by
+   track name or by family (drums, piano, guitar, bass, strings: every part of
+   that family, e.g. both hands of a piano written as two tracks); several
+   may be given, comma-separated. Without it a one-part file is used as is and
+   a several-part file uses its parts of the model's condition family, or
+   stops with the list of its parts.
+2. The song's grid: its own tempo map, meters and downbeats (`midi.song_grid`,
+   moved onto displaced notes as `collect.align_to_grid` says), every beat cut
+   into `beat_resolution` steps. The user's part is quantized onto it
+   (`midi.instrument_roll`, the training data's rules) as the condition track.
+3. Phrases: every run of consecutive 4/4 bars is cut into phrases of the
+   model's `n_bars` bars; a run's last partial phrase is padded with silence
+   and trimmed back after generation. Bars of other meters (and a partial
+   pickup bar) are left unaccompanied, with a warning; a song without any 4/4
+   bar is an error. All phrases go through the generator in one batch. The
+   latent is one song-level vector shared by every phrase (one band, one
+   style), or with `--vary` a fresh one per phrase; `--seed` makes a run
+   reproducible (without it a seed is drawn and printed).
+4. Output, written only when everything succeeded (atomically; an existing
+   OUT, OUT.png or OUT.wav needs `--overwrite`):
+   OUT.mid  a type-1 file at the input's tick resolution: a conductor track
+            with the input's tempo, meter and key events (and the rest of its
+            conductor track), the user's part copied event for event from the
+            input (notes, velocities, timing, program, controllers, names),
+            and the generated tracks (`midi.roll_to_tracks`, params'
+            `track_names`, `programs`, `is_drums`; drums on channel 10, other
+            tracks on channels the user's part does not use) with notes on the
+            song's grid ticks, so they follow its tempo changes.
+   OUT.png  the whole result as a pianoroll (`image.song_image`, grayscale,
+            tracks in params order, the user's part as quantized), bars padded
+            to the longest bar so bar lines stay bar lines in mixed meters.
+   OUT.wav  with `--wav`, rendered by `musegan.audio.render`.
+
+TensorFlow is imported only once the input has been read and checked, so
+argument and input errors answer at once.
+"""
+import contextlib
+import io as _io
+import os
+import secrets
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import mido
+import numpy as np
+
+from musegan import io, midi
+from musegan.config import FAMILIES, condition_index, load_experiment
+from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
+
+MIDI_SUFFIXES = (".mid", ".midi")
+# Meta events of the whole song: gathered into the output's conductor track.
+CONDUCTOR_META = ("set_tempo", "time_signature", "key_signature", "smpte_offset")
+CHOOSE = "choose with --track INDEX, NAME or FAMILY (comma-separate several)"
+# Phrases per session run: the whole song of up to 1024 bars in one; longer songs are split
+# inside the one generator call to bound memory (activations grow with the batch).
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the input: a track chunk with notes, or one channel of a chunk with several."""
+
+    index: int  # position in `parts`, what --track INDEX means
+    track: int  # the file's track chunk, from 0
+    channel: Optional[int]  # None: the whole chunk; else only this channel's events
+    name: str  # the chunk's track name ('' if none)
+    program: int
+    is_drum: bool
+    family: str  # one of FAMILIES
+    n_notes: int
+
+    @property
+    def label(self) -> str:
+        name = f"'{self.name}'" if self.name else "(unnamed)"
+        channel = f" channel {self.channel + 1}" if self.channel is not None else ""
+        return f"{self.index} {name}{channel} ({self.family}, {self.n_notes} notes)"
+
+
+@dataclass
+class Song:
+    """The input file, read: its mido file, parts and conductor events (absolute ticks)."""
+
+    path: Path
+    mido: mido.MidiFile
+    parts: List[Part]
+    conductor: List[Tuple[int, mido.Message]]
+    conductor_is_track0: bool  # track 0 holds no notes and became the conductor whole
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_song(path: Path, config: dict) -> Song:
+    """Parse `path` and list its parts; DataError for unreadable, corrupt, note-less files."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise midi.MidiDataError(path, midi.VANISHED, "file not found") from None
+    except OSError as e:
+        raise midi.MidiDataError(path, midi.UNREADABLE, f"cannot read ({e.strerror or e})") from None
+    if not data:
+        raise midi.MidiDataError(path, midi.EMPTY, "empty file (0 bytes)")
+    try:
+        mf = mido.MidiFile(file=_io.BytesIO(data), clip=True, charset="latin1")
+    except Exception as e:  # mido raises many types on malformed input
+        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise midi.MidiDataError(path, midi.CORRUPT, f"not a readable MIDI file ({problem})") from None
+    if mf.type == 2:
+        raise DataError(f"{path}: a type-2 MIDI file (independent sequences) cannot be accompanied; "
+                        "save it as type 0 or 1")
+    if not mf.ticks_per_beat or mf.ticks_per_beat <= 0:
+        raise DataError(f"{path}: SMPTE time division is not supported; save the file with ticks per beat")
+    import pretty_midi
+
+    parts = []
+    for number, track in enumerate(mf.tracks):
+        counts = Counter(m.channel for m in track if m.type == "note_on" and m.velocity > 0)
+        if not counts:
+            continue
+        name = next((m.name.strip() for m in track if m.type == "track_name"), "")
+        for channel in sorted(counts):
+            program = next((m.program for m in track if m.type == "program_change" and m.channel == channel), 0)
+            instrument = pretty_midi.Instrument(program=program, is_drum=channel == 9)
+            family = FAMILIES[midi.family_of(instrument, config, FAMILIES)]
+            parts.append(Part(index=len(parts), track=number, channel=channel if len(counts) > 1 else None,
+                              name=name, program=program, is_drum=channel == 9, family=family,
+                              n_notes=counts[channel]))
+    if not parts:
+        raise midi.MidiDataError(path, midi.EMPTY, "no notes")
+    track0 = not any(p.track == 0 for p in parts)
+    conductor = []
+    for number, track in enumerate(mf.tracks):
+        for tick, msg in _absolute(track):
+            if msg.type == "end_of_track":
+                continue
+            if (number == 0 and track0) or (msg.is_meta and msg.type in CONDUCTOR_META):
+                conductor.append((tick, msg))
+    conductor.sort(key=lambda e: e[0])  # stable: track order, then file order, at one tick
+    return Song(path=path, mido=mf, parts=parts, conductor=conductor, conductor_is_track0=track0)
+
+
+def _absolute(track) -> List[Tuple[int, mido.Message]]:
+    tick, out = 0, []
+    for msg in track:
+        tick += msg.time
+        out.append((tick, msg))
+    return out
+
+
+def _to_track(events: Sequence[Tuple[int, mido.Message]]) -> mido.MidiTrack:
+    """Absolute-tick events (sorted) -> a track of copies with delta times."""
+    track, last = mido.MidiTrack(), 0
+    for tick, msg in events:
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    return track
+
+
+def part_events(song: Song, part: Part) -> List[Tuple[int, mido.Message]]:
+    """The part's events, as in the input, less the song-wide meta events (they go to the conductor)."""
+    out = []
+    for tick, msg in _absolute(song.mido.tracks[part.track]):
+        if msg.is_meta and msg.type in CONDUCTOR_META:
+            continue
+        if part.channel is not None and hasattr(msg, "channel") and msg.channel != part.channel:
+            continue
+        out.append((tick, msg))
+    return out
+
+
+def select_parts(song: Song, spec: Optional[str], condition: str) -> List[Part]:
+    """The user's part(s): by `spec` (--track) or, without it, as the module docstring says."""
+    parts = song.parts
+    listing = f"tracks: {'; '.join(p.label for p in parts)}"
+    if spec is None:
+        if len(parts) == 1:
+            return parts
+        chosen = [p for p in parts if p.family == condition.lower()]
+        if not chosen:
+            raise UsageError(f"{song.path}: {len(parts)} tracks and none is {condition.lower()} (the model's "
+                             f"condition track); {CHOOSE}; {listing}")
+        return chosen
+    chosen = []
+    for token in (t.strip() for t in str(spec).split(",")):
+        if not token:
+            continue
+        if token.lstrip("-").isdigit():
+            index = int(token)
+            if not 0 <= index < len(parts):
+                raise UsageError(f"--track {token}: {song.path} has tracks 0..{len(parts) - 1}; {listing}")
+            found = [parts[index]]
+        else:
+            found = [p for p in parts if p.name.lower() == token.lower()]
+            if not found and token.lower() in FAMILIES:
+                found = [p for p in parts if p.family == token.lower()]
+                if not found:
+                    raise UsageError(f"--track {token}: {song.path} has no {token.lower()} track; {listing}")
+            if not found:
+                raise UsageError(f"--track {token}: no track of that index, name or family in {song.path}; "
+                                 f"{listing}")
+        chosen += [p for p in found if p not in chosen]
+    if not chosen:
+        raise UsageError(f"--track is empty; {CHOOSE}; {listing}")
+    return chosen
+
+
+# --------------------------------------------------------------------------- the song's grid
+
+
+def _pretty(tracks: Sequence[mido.MidiTrack], ticks_per_beat: int):
+    """PrettyMIDI of fresh copies of `tracks` (pretty_midi rewrites the messages it is given)."""
+    import pretty_midi
+
+    mf = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    mf.tracks.extend(mido.MidiTrack(m.copy() for m in t) for t in tracks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pretty_midi.PrettyMIDI(mido_object=mf)
+
+
+def song_tracks(song: Song) -> List[mido.MidiTrack]:
+    """The input as the output will have it: conductor first, song-wide meta events only there."""
+    tracks = [_to_track(song.conductor)]
+    for number, track in enumerate(song.mido.tracks):
+        if number == 0 and song.conductor_is_track0:
+            continue
+        tracks.append(_to_track([(t, m) for t, m in _absolute(track)
+                                 if not (m.is_meta and m.type in CONDUCTOR_META)]))
+    return tracks
+
+
+@dataclass
+class Layout:
+    """Where the phrases lie: phrase p, bar j is song bar `bars[p, j]` (-1: padding)."""
+
+    bars: np.ndarray  # int (n_phrases, n_bars)
+    skipped: np.ndarray  # int: bars left unaccompanied (not complete 4/4)
+
+
+def phrase_layout(bar_is_44: np.ndarray, n_bars: int) -> Layout:
+    """Runs of consecutive 4/4 bars cut into phrases of `n_bars`, the last of each run padded."""
+    rows = []
+    run = []
+    for bar, ok in enumerate(np.append(bar_is_44, False)):
+        if ok:
+            run.append(bar)
+            continue
+        for start in range(0, len(run), n_bars):
+            chunk = run[start:start + n_bars]
+            rows.append(chunk + [-1] * (n_bars - len(chunk)))
+        run = []
+    bars = np.array(rows, dtype=np.int64).reshape(-1, n_bars)
+    return Layout(bars=bars, skipped=np.flatnonzero(~np.asarray(bar_is_44)))
+
+
+def _bar_list(bars: np.ndarray) -> str:
+    """1-based bar numbers as ranges: '1, 5-8'."""
+    out, start = [], None
+    for i, b in enumerate(bars):
+        if start is None:
+            start = b
+        if i + 1 == len(bars) or bars[i + 1] != b + 1:
+            out.append(f"{start + 1}" if start == b else f"{start + 1}-{b + 1}")
+            start = None
+    return ", ".join(out)
+
+
+def _meters(grid: midi.Grid, n_bars: int) -> str:
+    return ", ".join(sorted({f"{n}/{d}" for n, d in grid.bar_meters[:n_bars]}))
+
+
+@dataclass
+class Reading:
+    """The input, read and quantized: everything generation and writing need."""
+
+    song: Song
+    chosen: List[Part]
+    label: str
+    tracks: List[mido.MidiTrack]  # the song as the output has it: conductor first
+    chosen_tracks: List[mido.MidiTrack]  # the user's part(s), verbatim
+    pm_song: object  # PrettyMIDI of `tracks`
+    grid: midi.Grid
+    user: np.ndarray  # bool (grid.n_steps, n_pitches): the user's part, quantized
+    song_bars: int  # bars up to the song's last note
+    layout: Layout
+    conditions: np.ndarray  # bool (n_phrases, n_bars, n_steps, n_pitches)
+
+
+def read_input(input_path: Path, track: Optional[str], params: dict, config: dict, warn) -> Reading:
+    """Read the song, choose the user's part, quantize it and cut the phrases.
+
+    Every problem with the file is a one-line MuseganError: what the checks here do not
+    foresee in a malformed file is reported as a DataError naming the file, not a traceback.
+    """
+    try:
+        return _read_input(input_path, track, params, config, warn)
+    except MuseganError:
+        raise
+    except Exception as e:  # e.g. pretty_midi on a file mido could parse but nobody can play
+        problem = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise DataError(f"{input_path}: cannot be read as a song ({type(e).__name__}"
+                        f"{': ' + problem if problem else ''})") from None
+
+
+def _read_input(input_path: Path, track: Optional[str], params: dict, config: dict, warn) -> Reading:
+    n_bars, n_steps, n_pitches, _ = params["data_shape"]
+    condition = params["track_names"][condition_index(params)]
+    song = read_song(input_path, config)
+    chosen = select_parts(song, track, condition)
+    for part in chosen:
+        if track is not None and part.family != condition.lower():
+            warn(f"using track {part.label} as the model's {condition} part")
+    tracks = song_tracks(song)
+    pm_song = _pretty(tracks, song.mido.ticks_per_beat)
+    grid = midi.song_grid(pm_song, params["beat_resolution"], align=config["collect"]["align_to_grid"])
+    chosen_tracks = [_to_track(part_events(song, p)) for p in chosen]
+    pm_part = _pretty([tracks[0], *chosen_tracks], song.mido.ticks_per_beat)
+    user = np.zeros((grid.n_steps, n_pitches), dtype=bool)
+    for instrument in pm_part.instruments:
+        user |= midi.instrument_roll(instrument, grid, params, config["collect"]["min_note_steps"])
+    label = ", ".join(p.label for p in chosen)
+    if not user.any():
+        low = params["lowest_pitch"]
+        raise DataError(f"{input_path}: no notes of track {label} within MIDI pitches {low}..{low + n_pitches - 1} "
+                        f"and at least {max(config['collect']['min_note_steps'], 2)} steps long")
+    # The song ends with its last note: a bar the grid starts there (it can, when that note
+    # ends on a bar line) has nothing to accompany.
+    end = max(n.end for inst in pm_song.instruments for n in inst.notes)
+    song_bars = max(1, int(np.searchsorted(grid.step_times[grid.bar_starts], end - 1e-6)))
+    layout = phrase_layout(grid.bar_is_44[:song_bars], n_bars)
+    if not len(layout.bars):
+        raise DataError(f"{input_path}: no 4/4 bar to accompany (meters: {_meters(grid, song_bars)}); "
+                        "the model plays 4/4 only")
+    if len(layout.skipped):
+        warn(f"{len(layout.skipped)} of {song_bars} bars are not complete 4/4 bars and are left "
+             f"unaccompanied: bars {_bar_list(layout.skipped)} (meters: {_meters(grid, song_bars)})")
+    conditions = np.zeros((len(layout.bars), n_bars, n_steps, n_pitches), dtype=bool)
+    for (p, j), bar in np.ndenumerate(layout.bars):
+        if bar >= 0:
+            start = grid.bar_starts[bar]
+            conditions[p, j] = user[start:start + n_steps]
+    return Reading(song=song, chosen=chosen, label=label, tracks=tracks, chosen_tracks=chosen_tracks,
+                   pm_song=pm_song, grid=grid, user=user, song_bars=song_bars, layout=layout,
+                   conditions=conditions)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Hold back what TensorFlow's C++ side prints on stderr while it loads (CUDA probing,
+    CPU feature notes: it ignores TF_CPP_MIN_LOG_LEVEL that early); replayed if loading fails
+    with an unexpected error."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2: nothing to hold back
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except MuseganError:
+            raise
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read()[-20000:])
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _has_weights(exp_dir: Path) -> bool:
+    return (exp_dir / "model" / "checkpoint").is_file() or (exp_dir / "pretrained" / "generator.npz").is_file()
+
+
+def frozen_generator(exp_dir: Path, batch_size: int = 64):
+    """An `inference.Generator` (same interface, same outputs) with its weights built into the
+    graph as constants instead of variables restored by a Saver.
+
+    Creating the generator's ~200 variables and restoring them takes seconds (resource
+    variables are slow to create); reading the same weights and wiring them in as constants
+    takes a fraction of that, which is what a one-shot `musegan accompany` needs. The weights
+    come from where `checkpoint.restore_generator` takes them: the experiment's latest
+    checkpoint, else its shipped pretrained/generator.npz. Graph rewriting (grappler) is off:
+    on ~20 MB of constants it costs more on the first run than it saves.
+    """
+    import tensorflow as tf
+
+    from musegan import checkpoint
+    from musegan.inference import Generator
+    from musegan.model import MuseGAN
+
+    v1 = tf.compat.v1
+
+    class FrozenGenerator(Generator):
+        def __init__(self, exp_dir: Path, batch_size: int):
+            self.exp_dir = Path(exp_dir)
+            self.config, self.params = load_experiment(self.exp_dir)
+            self.condition = condition_index(self.params)
+            self.batch_size = batch_size
+            weights, self.source = _generator_weights(self.exp_dir, checkpoint, tf)
+
+            def constant(getter, name, shape=None, **kwargs):
+                if name not in weights:
+                    raise CheckpointError(f"{self.source}: weights do not match this experiment's model "
+                                          f"(no '{name}')")
+                value = weights[name]
+                if shape is not None and tuple(value.shape) != tuple(shape):
+                    raise CheckpointError(f"{self.source}: '{name}' has shape {tuple(value.shape)}, "
+                                          f"the model needs {tuple(shape)}")
+                return tf.constant(value.astype(np.float32), name=name.rsplit("/", 1)[-1])
+
+            v1.disable_eager_execution()
+            self.graph = tf.Graph()
+            with self.graph.as_default():
+                self.model = MuseGAN(self.params)
+                shape = self.params["data_shape"]
+                self.z = v1.placeholder(tf.float32, [None, self.model.latent_size], name="z")
+                self.c = (v1.placeholder(tf.float32, [None, *shape[:3]], name="condition")
+                          if self.condition is not None else None)
+                with v1.variable_scope("", custom_getter=constant):
+                    self.out = self.model.generator(self.z, self.c, training=False)
+            config = v1.ConfigProto()
+            config.graph_options.rewrite_options.disable_meta_optimizer = True
+            self.sess = v1.Session(graph=self.graph, config=config)
+            self.graph.finalize()
+
+    return FrozenGenerator(exp_dir, batch_size)
+
+
+def _generator_weights(exp_dir: Path, checkpoint, tf) -> Tuple[object, str]:
+    """{variable name: array} of the generator (a lazy mapping for checkpoints) and its source."""
+    path = checkpoint.latest(exp_dir / "model")
+    if path is not None:
+        try:
+            reader = tf.train.load_checkpoint(path)
+            names = set(reader.get_variable_to_shape_map())
+        except (tf.errors.OpError, ValueError) as e:
+            first = str(getattr(e, "message", e)).strip().splitlines()[0]
+            raise CheckpointError(f"{path}: cannot read checkpoint ({first[:200]})") from None
+
+        class Lazy(dict):
+            def __contains__(self, name):
+                return name in names
+
+            def __getitem__(self, name):
+                return reader.get_tensor(name)
+
+        return Lazy(), path
+    shipped = exp_dir / checkpoint.PRETRAINED
+    if shipped.is_file():
+        try:
+            with np.load(shipped, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}, str(shipped)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{shipped}: cannot read weights ({e})") from None
+    raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
+                          f"nor {shipped}); train one with `musegan train {exp_dir}`")
+
+
+def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, vary: bool,
+             mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
+    """Binarized generator output for all phrases in one batch, and load/generate seconds.
+
+    Loading includes one warm-up call on a single phrase: TensorFlow sets up its executor on
+    the first run whatever the batch, so the batch itself is timed as generation alone.
+    """
+    t0 = time.perf_counter()
+    with _quiet_stderr():
+        from musegan.inference import binarize
+
+        gen = frozen_generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
+        try:
+            z = latents(rng, len(conditions), gen.latent_size, vary)
+            t_warm = time.perf_counter()
+            gen(z[:1], conditions[:1])
+            t1 = time.perf_counter()
+            raw = gen(z, conditions)
+            t2 = time.perf_counter()
+        finally:
+            gen.close()
+    return binarize(raw, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
+
+
+def latents(rng: np.random.Generator, n: int, size: int, vary: bool) -> np.ndarray:
+    """Standard normal latents (the training distribution): one shared by all `n` phrases, or
+    with `vary` one each."""
+    z = rng.standard_normal((n if vary else 1, size)).astype(np.float32)
+    return z if vary else np.repeat(z, n, axis=0)
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
+    paths = {"mid": out, "png": out.with_suffix(".png")}
+    if wav:
+        paths["wav"] = out.with_suffix(".wav")
+    return paths
+
+
+def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
+              seed: Optional[int] = None, vary: bool = False, binarization: Optional[str] = None,
+              wav: bool = False, overwrite: bool = False, log=print, warn=None) -> dict:
+    """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring).
+    Returns a summary: bars, phrases, parts, seed, paths and timings."""
+    warn = warn or (lambda line: print(f"musegan accompany: warning: {line}", file=sys.stderr))
+    timings = {}
+    t_start = time.perf_counter()
+    input_path, exp_dir, out = Path(input_path), Path(exp_dir), Path(out)
+    # --- arguments and outputs: answered before anything heavy
+    if out.suffix.lower() not in MIDI_SUFFIXES:
+        raise UsageError(f"--out {out}: must name a .mid file (OUT.png is written beside it)")
+    if input_path.exists() and out.exists() and input_path.resolve() == out.resolve():
+        raise UsageError(f"--out {out}: would replace the input file")
+    paths = _outputs(out, wav)
+    for path in paths.values():
+        io.check_writable(path, overwrite)
+    if wav:
+        import importlib.util
+
+        if importlib.util.find_spec("musegan.audio") is None:
+            raise UsageError("--wav: musegan.audio is not available in this installation")
+    config, params = load_experiment(exp_dir)
+    c = condition_index(params, str(exp_dir / "params.yaml"))
+    if c is None:
+        raise UsageError(f"{exp_dir}: not a track-conditional model (its params.yaml sets no "
+                         "condition_track); use an experiment such as exp/accompaniment/piano")
+    if not _has_weights(exp_dir):
+        raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
+                              f"nor {exp_dir / 'pretrained' / 'generator.npz'}); train one with "
+                              f"`musegan train {exp_dir}`")
+    mode = binarization or config["binarize"]
+    n_bars, n_steps, _, n_tracks = params["data_shape"]
+    names = params["track_names"]
+    condition = names[c]
+
+    # --- the song, the user's part and the phrases
+    r = read_input(input_path, track, params, config, warn)
+    timings["read_s"] = time.perf_counter() - t_start
+
+    # --- generation: every phrase in one batch
+    if seed is None:
+        seed = secrets.randbelow(2 ** 31)
+    rng = np.random.default_rng(seed)
+    x, t = generate(exp_dir, r.conditions, rng, vary, mode)
+    timings.update(t)
+    t_write = time.perf_counter()
+
+    # --- the result on the song's grid, then one file
+    full, generated = band_roll(r, x, params)
+    step_ticks = np.round(midi.seconds_to_ticks(r.pm_song, r.grid.step_times)).astype(np.int64)
+    step_ticks = np.maximum(np.append(step_ticks, step_ticks[-1]), 0)  # the last boundary: the end
+    used = {m.channel for track in r.chosen_tracks for m in track if hasattr(m, "channel")}
+    free = [ch for ch in range(16) if ch != 9 and ch not in used] or [ch for ch in range(16) if ch != 9]
+    sub = {**params, **{k: [params[k][t] for t in generated] for k in ("track_names", "programs", "is_drums")}}
+    band = dict(zip(generated, midi.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
+    result = mido.MidiFile(type=1, ticks_per_beat=r.song.mido.ticks_per_beat)
+    result.tracks.append(r.tracks[0])
+    for t in range(n_tracks):
+        result.tracks.extend(r.chosen_tracks if t == c else [band[t]])
+    picture = _song_image(full, r.grid, r.song_bars, n_steps)
+
+    # --- write everything, or nothing
+    with contextlib.ExitStack() as stack:
+        tmp = {k: stack.enter_context(io.atomic_path(p)) for k, p in paths.items()}
+        result.save(str(tmp["mid"]))
+        io.save_png(tmp["png"], picture)
+        if wav:
+            from musegan.audio import render
+
+            render(tmp["mid"], tmp["wav"], overwrite=True)
+    timings["write_s"] = time.perf_counter() - t_write
+    timings["total_s"] = time.perf_counter() - t_start
+
+    accompanied = int((r.layout.bars >= 0).sum())
+    tempos = sorted({round(mido.tempo2bpm(m.tempo), 1) for _, m in r.song.conductor if m.type == "set_tempo"})
+    tempo = (f"{tempos[0]:g} bpm" if len(tempos) == 1 else
+             f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
+    latent = "a fresh latent per phrase" if vary else "one latent for the song"
+    log(f"{input_path}: your part {r.label} as {condition}; {r.song_bars} bars, {tempo}")
+    log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
+        f"phrases of {n_bars} bars, {latent}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
+    log(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
+            "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings}
+
+
+def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List[int]]:
+    """bool (grid.n_steps, n_pitches, n_tracks): the generated bars in place (padding dropped),
+    the user's quantized part in the condition track; and the generated tracks' indices."""
+    n_steps, n_tracks = params["data_shape"][1], params["data_shape"][3]
+    c = condition_index(params)
+    full = np.zeros((r.grid.n_steps, params["data_shape"][2], n_tracks), dtype=bool)
+    for (p, j), bar in np.ndenumerate(r.layout.bars):
+        if bar >= 0:
+            start = r.grid.bar_starts[bar]
+            full[start:start + n_steps] = x[p, j]
+    generated = [t for t in range(n_tracks) if t != c]
+    # A note held into the last step before silence (an unaccompanied bar, the song's end) would
+    # get one step more there (`roll_to_tracks` undoes the note-end rest): end it at the bar line.
+    played = np.zeros(r.grid.n_bars + 1, dtype=bool)
+    played[r.layout.bars[r.layout.bars >= 0]] = True
+    held = [t for t in generated if not params["is_drums"][t]]
+    for bar in np.flatnonzero(played[:-1] & ~played[1:]):
+        full[r.grid.bar_ends[bar] - 1, :, held] = False
+    full[..., c] = r.user
+    return full, generated
+
+
+def _song_image(full: np.ndarray, grid: midi.Grid, n_bars: int, steps_per_bar: int) -> np.ndarray:
+    """`image.song_image` of the song's first `n_bars` bars, each padded to the longest so bar
+    lines stay bar lines in mixed meters."""
+    from musegan import image
+
+    starts, lengths = grid.bar_starts[:n_bars], (grid.bar_ends - grid.bar_starts)[:n_bars]
+    width = int(max(lengths.max(), steps_per_bar))
+    padded = np.zeros((n_bars * width,) + full.shape[1:], dtype=bool)
+    for bar, (start, length) in enumerate(zip(starts, lengths)):
+        padded[bar * width:bar * width + length] = full[start:start + length]
+    return image.song_image(padded, width)
+
+
+def main(args) -> dict:
+    return accompany(args.input, args.exp, args.out, track=args.track, seed=args.seed, vary=args.vary,
+                     binarization=args.binarize, wav=args.wav, overwrite=args.overwrite)
