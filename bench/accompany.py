@@ -22,6 +22,7 @@ The machine is shared: the load average is recorded with the figures.
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,13 +36,15 @@ EXP = ROOT / "exp" / "accompaniment" / "piano"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def make_experiment(tmp: Path, density: float = 0.02) -> Path:
+def make_experiment(tmp: Path, density: float = 0.02, drum_density: float = 0.005) -> Path:
     """EXP's settings and a freshly initialised generator checkpoint under tmp/piano/model.
 
-    Untrained, about half the outputs are above 0 (notes on half of all cells: hundreds of
-    thousands of notes whose writing would swamp the timing); so the last bias of each
-    track's bar generator is set to put `density` of the cells above 0, about what trained
-    models and real songs play. The generator's work is the same either way.
+    Untrained, about half the outputs are above 0 (notes on half of all cells: some 650,000
+    notes in 100 bars, whose writing would swamp the timing); so the last bias of each
+    track's bar generator is set to put `density` of the cells above 0 (`drum_density` for
+    drums, whose cells are hits), about what songs hold. Untrained notes are still far more
+    fragmented than real ones (a note every few cells), so the note count stays well above a
+    trained model's: `notes_in_output` in the results. The generator's work is the same.
     """
     import numpy as np
     import tensorflow as tf
@@ -71,7 +74,8 @@ def make_experiment(tmp: Path, density: float = 0.02) -> Path:
             pre = np.arctanh(np.clip(sess.run(out, feed), -0.999999, 0.999999))
             for t in model.generated:
                 (bias,) = [v for v in variables if v.op.name.endswith(f"/{model.names[t]}/pitch_octave/bias")]
-                bias.load(np.full(bias.shape, -np.quantile(pre[..., t], 1 - density), np.float32), sess)
+                d = drum_density if params["is_drums"][t] else density
+                bias.load(np.full(bias.shape, -np.quantile(pre[..., t], 1 - d), np.float32), sess)
             checkpoint.save(sess, checkpoint.saver(var_list=variables), exp / "model", 0)
     return exp
 
@@ -104,19 +108,27 @@ def phases(exp: Path, song: Path, out: Path, repeats: int) -> dict:
         gen(z, conditions)
         calls.append(time.perf_counter() - t)
     gen.close()
+    import pretty_midi
+
+    notes = sum(len(i.notes) for i in pretty_midi.PrettyMIDI(str(out)).instruments)
     return {"tf_import_s": tf_import, **summary["timings"], "phrases": n,
-            "generate_calls_s": calls}
+            "generate_calls_s": calls, "notes_in_output": notes}
 
 
-def timed(cmd, repeats: int, ok: bool = True) -> list:
-    times = []
+def timed(cmd, repeats: int, ok: bool = True):
+    """Wall-clock and CPU (user + system) seconds of each run of `cmd`. On a shared machine the
+    CPU time moves much less than the wall-clock time with the other load."""
+    times, cpu = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
         times.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if (proc.returncode == 0) != ok:
             sys.exit(f"{' '.join(map(str, cmd))}: unexpected exit {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return times
+    return times, cpu
 
 
 def main() -> None:
@@ -152,10 +164,10 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         command = [py, "-m", "musegan", "accompany", str(song), "--exp", str(exp), "--out", str(out),
                    "--seed", "0", "--overwrite"]
-        wall = timed(command, args.repeats)
-        tf_floor = timed([py, "-c", "import tensorflow"], args.repeats)
-        fail = timed([py, "-m", "musegan", "accompany", str(tmp / "missing.mid"), "--exp", str(exp),
-                      "--out", str(tmp / "x.mid")], 1, ok=False)
+        wall, cpu = timed(command, args.repeats)
+        tf_floor, tf_cpu = timed([py, "-c", "import tensorflow"], args.repeats)
+        fail, _ = timed([py, "-m", "musegan", "accompany", str(tmp / "missing.mid"), "--exp", str(exp),
+                         "--out", str(tmp / "x.mid")], 1, ok=False)
         proc = subprocess.run([py, __file__, "--worker", "phases", str(exp), str(song), str(tmp / "p.mid"),
                                "--repeats", str(max(args.repeats, 5))], capture_output=True, text=True, env=ENV)
         if proc.returncode:
@@ -169,11 +181,14 @@ def main() -> None:
         f"generate_s_{key}": statistics.median(ph["generate_calls_s"]),
         "wall_s_runs": wall,
         "wall_s_min": min(wall),
+        f"cpu_s_{key}": statistics.median(cpu),
         "tf_import_only_s": statistics.median(tf_floor),
+        "tf_import_only_cpu_s": statistics.median(tf_cpu),
         "fail_fast_s": fail[0],
         "phases": {k: ph[k] for k in ("tf_import_s", "read_s", "load_s", "warmup_s", "generate_s", "write_s")},
         "generate_calls_s": ph["generate_calls_s"],
         "phrases": ph["phrases"],
+        "notes_in_output": ph["notes_in_output"],
         "bars": args.bars,
         "model": "exp/accompaniment/piano (hybrid, data_shape [4, 48, 84, 5]), untrained weights",
         "cpus": os.cpu_count(),
@@ -183,7 +198,9 @@ def main() -> None:
     rows = [
         (f"wall_s_{key}", f"median of {args.repeats} shell runs (min {min(wall):.2f})"),
         (f"generate_s_{key}", f"median of {len(ph['generate_calls_s'])} batched calls, {ph['phrases']} phrases"),
+        (f"cpu_s_{key}", "CPU seconds (user + system) of those runs, median"),
         ("tf_import_only_s", "python -c 'import tensorflow' (the floor)"),
+        ("tf_import_only_cpu_s", "its CPU seconds"),
         ("fail_fast_s", "shell run with a missing input (no TensorFlow)"),
     ]
     print(f"{'figure':28s}{'seconds':>9s}{'target':>9s}  what")
@@ -193,7 +210,8 @@ def main() -> None:
     print("phases of one run (in-process):")
     for name, value in result["phases"].items():
         print(f"  {name:26s}{value:9.3f}")
-    print(f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs")
+    print(f"{ph['notes_in_output']} notes in the output (the piano part and the generated tracks); "
+          f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
