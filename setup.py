@@ -22,7 +22,7 @@ setup(
     packages=find_packages(include=["musegan", "musegan.*"]),
     package_data={"musegan": ["defaults/*.yaml"]},
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.0"]},
+    extras_require={"test": ["pytest>=7", "hypothesis>=6.0", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0"]},
     entry_points={"console_scripts": ["musegan=musegan.cli:main"]},
     license="MIT",
 )
