@@ -7,7 +7,6 @@ The WAV is 16-bit PCM, peak-normalised to -1 dBFS: stereo from FluidSynth, mono 
 the fallback. It is written through `io.atomic_path`, so an interrupted render never
 leaves a half file under the output name.
 """
-import io
 import os
 import shutil
 import subprocess
@@ -149,22 +148,14 @@ def _render(midi_path, wav_path, soundfont, overwrite, sample_rate=44100, engine
 
 
 def _load(path: Path):
-    """The PrettyMIDI of `path`; DataError (one line) when it cannot be read."""
-    import pretty_midi
+    """The PrettyMIDI of `path`; DataError (one line) when it cannot be read.
 
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    if not data:
-        raise DataError(f"{path}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pretty_midi's notes on meta events outside track 0
-            return pretty_midi.PrettyMIDI(io.BytesIO(data))
-    except Exception as e:  # mido/pretty_midi raise many types on malformed input
-        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: not a readable MIDI file ({problem})") from None
+    Read by `musegan.midi.load_midi`, so every command refuses the same files
+    with the same messages (folders, FIFOs, truncated, type-2, absurdly long...).
+    """
+    from musegan.midi import load_midi
+
+    return load_midi(path)[0]
 
 
 def _check_soundfont(path: Path) -> None:

@@ -43,14 +43,16 @@ from musegan.errors import ConfigError, DataError, UsageError
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 LAKH_FILES = 176_581  # files in the Lakh MIDI Dataset (LMD-full), for the projection
 
-# Skip reasons beyond midi's (unreadable, vanished, corrupt, empty, no_notes_in_range).
+# Skip reasons beyond midi's (unreadable, vanished, corrupt, empty, unsupported, too_large,
+# no_notes_in_range).
 NOT_44 = "not_4_4"
 NO_PHRASE = "no_phrase_with_enough_tracks"
 ERROR = "error"
-REASONS = (midi.UNREADABLE, midi.VANISHED, midi.CORRUPT, midi.EMPTY, midi.NO_NOTES_IN_RANGE,
-           NOT_44, NO_PHRASE, ERROR)
+REASONS = (midi.UNREADABLE, midi.VANISHED, midi.CORRUPT, midi.EMPTY, midi.UNSUPPORTED, midi.TOO_LARGE,
+           midi.NO_NOTES_IN_RANGE, NOT_44, NO_PHRASE, ERROR)
 
 RWC_COLUMNS = {"RWCID", "CollID", "GenreMain"}
+SHOW_SKIPPED = 5  # skipped files printed per reason (the summary lists them all)
 
 
 # --------------------------------------------------------------------------- finding files
@@ -174,7 +176,7 @@ def collect_file(path: Path, params: Dict[str, Any], config: Dict[str, Any],
     except MemoryError:
         out.update(reason=ERROR, problem="out of memory")
     except Exception as e:  # one bad file must never stop a run over thousands
-        out.update(reason=ERROR, problem=f"{type(e).__name__}: {e}")
+        out.update(reason=ERROR, problem=" ".join(f"{type(e).__name__}: {e}".split()))
     out["cpu_seconds"] = time.process_time() - cpu
     return out
 
@@ -331,8 +333,11 @@ def run(in_dir: Path, out: Path, params: Dict[str, Any], config: Dict[str, Any],
     io.save_json(summary_path(out), summary)
     if not kept:
         reasons = ", ".join(f"{k} {len(v)}" for k, v in skipped.items())
-        raise DataError(f"{in_dir}: no phrases collected from {len(tasks)} MIDI files ({reasons}); "
-                        f"see {summary_path(out)}")
+        name, problem = next((n, p) for files in skipped.values() for n, p in files.items())
+        if len(tasks) == 1:
+            raise DataError(f"{in_dir / name}: {problem}; no phrases collected (see {summary_path(out)})")
+        raise DataError(f"{in_dir}: no phrases collected from {len(tasks)} MIDI files ({reasons}), "
+                        f"e.g. {in_dir / name}: {problem}; see {summary_path(out)}")
     return summary
 
 
@@ -387,6 +392,10 @@ def _print_summary(summary: Dict[str, Any], path: Path) -> None:
         print(f"  RWC: {len(s['files_excluded_by_rwc_metadata'])} files excluded by genre/metadata")
     for reason, v in s["skipped"].items():
         print(f"  skipped {reason}: {v['count']}")
+        for name, problem in list(v["files"].items())[:SHOW_SKIPPED]:
+            print(f"    {name}: {problem}")
+        if v["count"] > SHOW_SKIPPED:
+            print(f"    ... and {v['count'] - SHOW_SKIPPED} more (all in the summary)")
     ratios = ", ".join(f"{k} {v:.2f}" for k, v in s["track_nonempty_ratio"]["phrases"].items())
     if ratios:
         print(f"  non-empty tracks per phrase: {ratios}")

@@ -13,6 +13,7 @@ import inspect
 import io
 import itertools
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,14 @@ VANISHED = "vanished"              # listed, then gone before it was read
 CORRUPT = "corrupt"                # not parseable as MIDI
 EMPTY = "empty"                    # 0 bytes, or no notes at all
 NO_NOTES_IN_RANGE = "no_notes_in_range"  # every note out of pitch range or too short
+UNSUPPORTED = "unsupported"        # type-2 MIDI, SMPTE time division
+TOO_LARGE = "too_large"            # over MAX_BYTES or MAX_BEATS: refused before it can exhaust memory
+
+# Bounds on what is read at all. A song's grid, pianoroll and phrases grow with its
+# length in beats (a 2-hour song at 120 bpm is 14,400 beats, ~0.7 GB peak in `collect`),
+# and a few bytes can declare a song of millions of beats; mido parses ~1 MB/s.
+MAX_BYTES = 32 * 2 ** 20
+MAX_BEATS = 20_000  # 2 h 46 min at 120 bpm
 
 # pretty_midi >= 0.2.10 takes a parsed mido.MidiFile; older ones only a file.
 _TAKES_MIDO = "mido_object" in inspect.signature(pretty_midi.PrettyMIDI.__init__).parameters
@@ -95,9 +104,71 @@ def load_midi(path: PathLike) -> Tuple[pretty_midi.PrettyMIDI, List[int]]:
 
     Track numbers count the file's track chunks from 0 (the conductor track of
     a type-1 file is 0), as RWC's metadata_mapping_vocals.csv does. Raises
-    MidiDataError (reasons vanished / unreadable / empty / corrupt).
+    MidiDataError (reasons vanished / unreadable / empty / corrupt / unsupported /
+    too_large).
     """
     path = Path(path)
+    midi = read_mido(path)
+    try:
+        for number, track in enumerate(midi.tracks):
+            _tag_track_name(track, number)
+        with warnings.catch_warnings():
+            # pretty_midi warns about meta events outside track 0; not actionable here.
+            warnings.simplefilter("ignore")
+            pm = _pretty(midi)
+    except Exception as e:  # pretty_midi raises many types on malformed input
+        raise MidiDataError(path, CORRUPT, f"not a readable MIDI file ({_first_line(e)})") from None
+    tracks = []
+    for instrument in pm.instruments:
+        name, sep, number = instrument.name.rpartition(_TRACK_TAG)
+        instrument.name = name if sep else instrument.name
+        tracks.append(int(number) if sep and number.isdigit() else -1)
+    return pm, tracks
+
+
+def read_mido(path: PathLike) -> mido.MidiFile:
+    """Parse `path` with mido, after the checks every reader of user files needs.
+
+    Refuses (MidiDataError, reasons as `load_midi`) missing, unreadable,
+    non-regular (a FIFO would block) and empty files, files over MAX_BYTES,
+    unparseable or truncated ones, type-2 files, SMPTE time division, 0 ticks
+    per beat, a tempo of 0 and songs over MAX_BEATS beats (a few bytes can
+    declare millions, which would exhaust memory further on).
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if not data.startswith(b"MThd"):
+        raise MidiDataError(path, CORRUPT, "not a MIDI file (it does not start with 'MThd')")
+    try:
+        # clip=True: out-of-range data bytes (common in scraped MIDI) are clipped, not fatal.
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True, charset="latin1")
+    except EOFError:
+        raise MidiDataError(path, CORRUPT, "truncated: the file ends inside a chunk") from None
+    except Exception as e:  # mido raises many types on malformed input
+        raise MidiDataError(path, CORRUPT, f"not a readable MIDI file ({_first_line(e)})") from None
+    _check_structure(path, midi)
+    return midi
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; MidiDataError for a missing, unreadable, non-regular, empty or huge file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise MidiDataError(path, VANISHED, "file not found") from None
+    except OSError as e:
+        raise MidiDataError(path, UNREADABLE, f"cannot read ({e.strerror or e})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise MidiDataError(path, UNREADABLE, "is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+        raise MidiDataError(path, UNREADABLE, "not a regular file")
+    if info.st_size > MAX_BYTES:
+        raise MidiDataError(path, TOO_LARGE, f"{info.st_size / 2 ** 20:.0f} MB, over the "
+                                             f"{MAX_BYTES // 2 ** 20} MB a MIDI file is read up to")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -106,24 +177,34 @@ def load_midi(path: PathLike) -> Tuple[pretty_midi.PrettyMIDI, List[int]]:
         raise MidiDataError(path, UNREADABLE, f"cannot read ({e.strerror or e})") from None
     if not data:
         raise MidiDataError(path, EMPTY, "empty file (0 bytes)")
-    try:
-        # clip=True: out-of-range data bytes (common in scraped MIDI) are clipped, not fatal.
-        midi = mido.MidiFile(file=io.BytesIO(data), clip=True, charset="latin1")
-        for number, track in enumerate(midi.tracks):
-            _tag_track_name(track, number)
-        with warnings.catch_warnings():
-            # pretty_midi warns about meta events outside track 0; not actionable here.
-            warnings.simplefilter("ignore")
-            pm = _pretty(midi)
-    except Exception as e:  # mido/pretty_midi raise many types on malformed input
-        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MidiDataError(path, CORRUPT, f"not a readable MIDI file ({problem})") from None
-    tracks = []
-    for instrument in pm.instruments:
-        name, sep, number = instrument.name.rpartition(_TRACK_TAG)
-        instrument.name = name if sep else instrument.name
-        tracks.append(int(number) if sep and number.isdigit() else -1)
-    return pm, tracks
+    return data
+
+
+def _check_structure(path: Path, midi: mido.MidiFile) -> None:
+    """MidiDataError for what parses but cannot be read as one song on a beat grid."""
+    if midi.type == 2:
+        raise MidiDataError(path, UNSUPPORTED, "type-2 MIDI (independent sequences) is not supported; "
+                                               "save it as type 1")
+    if midi.ticks_per_beat < 0:
+        raise MidiDataError(path, UNSUPPORTED, "SMPTE time division (frames per second) is not supported; "
+                                               "save it with ticks per beat")
+    if midi.ticks_per_beat == 0:
+        raise MidiDataError(path, CORRUPT, "0 ticks per beat in the header")
+    if not midi.tracks:
+        raise MidiDataError(path, EMPTY, "no tracks (a header only)")
+    last = 0
+    for number, track in enumerate(midi.tracks):
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo" and msg.tempo == 0:
+                raise MidiDataError(path, CORRUPT, f"tempo 0 (0 microseconds per beat) at tick {tick} "
+                                                   f"of track {number}")
+        last = max(last, tick)
+    beats = last / midi.ticks_per_beat
+    if beats > MAX_BEATS:
+        raise MidiDataError(path, TOO_LARGE, f"{beats:,.0f} beats long (last event at tick {last:,}); "
+                                             f"songs over {MAX_BEATS:,} beats are refused")
 
 
 def _pretty(midi: mido.MidiFile) -> pretty_midi.PrettyMIDI:
@@ -152,11 +233,11 @@ def _beats_per_bar(numerator: int) -> int:
     return numerator // 3 if numerator % 3 == 0 and numerator != 3 else numerator
 
 
-def _meter_at(pm: pretty_midi.PrettyMIDI, time: float) -> Tuple[int, int]:
-    """Time signature in effect at `time`; 4/4 before the first one (MIDI's default)."""
+def _meter_at(pm: pretty_midi.PrettyMIDI, time: float, tol: float = 1e-6) -> Tuple[int, int]:
+    """Time signature in effect at `time` (give or take `tol` seconds); 4/4 before the first one (MIDI's default)."""
     meter = (4, 4)
     for ts in sorted(pm.time_signature_changes, key=lambda t: t.time):
-        if ts.time <= time + 1e-6:
+        if ts.time <= time + tol:
             meter = (ts.numerator, ts.denominator)
     return meter
 
@@ -275,11 +356,14 @@ def song_grid(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
     if not len(beats):
         beats = np.zeros(1)
     downbeats = pm.get_downbeats()
-    bar_beats = np.unique(np.searchsorted(beats, downbeats - 1e-6))
+    # seconds of slack when matching times to beats: 1 us, less for absurd tempi (a beat of 1 us exists)
+    gaps = np.diff(beats)
+    tol = min(1e-6, 0.01 * gaps[gaps > 0].min()) if np.any(gaps > 0) else 1e-6
+    bar_beats = np.unique(np.searchsorted(beats, downbeats - tol))
     bar_beats = bar_beats[bar_beats < len(beats)]
     if not len(bar_beats) or bar_beats[0] != 0:
         bar_beats = np.insert(bar_beats, 0, 0)  # music before the first downbeat: a pickup bar
-    meters = np.array([_meter_at(pm, beats[b]) for b in bar_beats], dtype=np.int64).reshape(-1, 2)
+    meters = np.array([_meter_at(pm, beats[b], tol) for b in bar_beats], dtype=np.int64).reshape(-1, 2)
 
     # Work in the file's ticks, where beats are evenly spaced within a meter and a warp is linear.
     ticks = seconds_to_ticks(pm, beats)
