@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("exp_dir", type=Path)
     p.add_argument("--gpu", default=None, help="GPU number (sets CUDA_VISIBLE_DEVICES); CPU when none")
     p.add_argument("--steps", type=int, default=None, help="override config 'steps'")
-    p.set_defaults(run=lambda a: _call("musegan.train", "main", a))
+    p.set_defaults(run=lambda a: _call("musegan.train", "main", a), check_exp=True)
 
     p = command("infer", "Generate samples from a trained experiment into EXP_DIR/results/inference.",
                 "musegan infer exp/default --runs 2 --rows 4 --columns 4")
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--condition-dir", type=Path, default=None, help="MIDI files to condition on")
     p.add_argument("--gpu", default=None)
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a))
+    p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a), check_exp=True)
 
     p = command("accompany", "Write the band around your own MIDI track, phrase by phrase, for the whole song.",
                 "musegan accompany examples/piano_example.mid --exp exp/accompaniment/piano --out out.mid")
@@ -109,6 +109,7 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", default=None)
     p.add_argument("--wav", action="store_true", help="also render each sample to .wav")
     p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(check_exp=True)
 
 
 def _call(module: str, function: str, *args):
@@ -137,6 +138,11 @@ def main(argv=None) -> None:
     args = _parser().parse_args(argv)
     select_device(getattr(args, "gpu", None))
     try:
+        if getattr(args, "check_exp", False) and args.exp_dir is not None:
+            # config.yaml/params.yaml errors answer at once, before TensorFlow is imported
+            from musegan.config import load_experiment
+
+            load_experiment(args.exp_dir)
         args.run(args)
     except MuseganError as e:
         print(f"musegan {args.command}: error: {e}", file=sys.stderr)

@@ -3,7 +3,10 @@
 A file is merged over the package defaults; an unknown key, a wrong type or an
 impossible shape raises `ConfigError` naming the file, the key and the problem.
 """
+import collections.abc
 import copy
+import math
+import reprlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -21,17 +24,49 @@ FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
 NULLABLE = {"condition_track": (str, int)}
 
 
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load's loader, refusing a key given twice (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, collections.abc.Hashable):
+                continue  # SafeLoader's own construct_mapping reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _show(value: Any) -> str:
+    """A short repr for messages: a value from YAML can be huge (aliases nest lists cheaply)."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 8, 8, 60, 60
+
+
 def _read_yaml(path: Path) -> Dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a YAML file") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "save it as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise ConfigError(f"{path}: invalid YAML{line}: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -61,13 +96,13 @@ def _merge(defaults: Dict, override: Dict, path: Path, prefix: str = "") -> Dict
         default = defaults[key]
         if isinstance(default, dict):
             if not isinstance(value, dict):
-                raise ConfigError(f"{path}: '{name}' must be a mapping, got {value!r}")
+                raise ConfigError(f"{path}: '{name}' must be a mapping, got {_show(value)}")
             merged[key] = _merge(default, value, path, name + ".")
             continue
         if not _type_ok(value, default, key):
             want = type(default).__name__ if default is not None else "/".join(
                 t.__name__ for t in NULLABLE.get(key, ())) + " or null"
-            raise ConfigError(f"{path}: '{name}' must be {want}, got {value!r}")
+            raise ConfigError(f"{path}: '{name}' must be {want}, got {_show(value)}")
         if isinstance(default, float):
             value = float(value)
         merged[key] = value
@@ -107,14 +142,14 @@ def validate_params(params: Dict[str, Any], source: str = "params") -> Dict[str,
         raise ConfigError(f"{source}: '{key}' {problem}")
 
     if params["multitrack"] not in MULTITRACK_MODELS:
-        bad("multitrack", f"must be one of {', '.join(MULTITRACK_MODELS)}, got {params['multitrack']!r}")
+        bad("multitrack", f"must be one of {', '.join(MULTITRACK_MODELS)}, got {_show(params['multitrack'])}")
     shape = params["data_shape"]
     if not _list_of(shape, int, 4) or min(shape) < 1:
-        bad("data_shape", f"must be 4 positive integers [n_bars, n_steps, n_pitches, n_tracks], got {shape!r}")
+        bad("data_shape", f"must be 4 positive integers [n_bars, n_steps, n_pitches, n_tracks], got {_show(shape)}")
     n_bars, n_steps, n_pitches, n_tracks = shape
     for key, kind in (("track_names", str), ("programs", int), ("is_drums", bool)):
         if not _list_of(params[key], kind, n_tracks):
-            bad(key, f"must list {n_tracks} {kind.__name__} values (one per track), got {params[key]!r}")
+            bad(key, f"must list {n_tracks} {kind.__name__} values (one per track), got {_show(params[key])}")
     if not all(0 <= p < 128 for p in params["programs"]):
         bad("programs", "must be General MIDI programs 0..127")
     if n_steps != 4 * params["beat_resolution"]:
@@ -147,13 +182,20 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
         raise ConfigError(f"{source}: '{key}' {problem}")
 
     if config["gan_loss"] not in GAN_LOSSES:
-        bad("gan_loss", f"must be one of {', '.join(GAN_LOSSES)}, got {config['gan_loss']!r}")
+        bad("gan_loss", f"must be one of {', '.join(GAN_LOSSES)}, got {_show(config['gan_loss'])}")
     if config["binarize"] not in BINARIZE:
         bad("binarize", f"must be one of {', '.join(BINARIZE)}")
     for key in ("batch_size", "steps", "n_dis_updates_per_gen_update", "log_loss_steps",
                 "save_checkpoint_steps", "keep_checkpoint_max", "n_samples"):
         if config[key] < 1:
             bad(key, "must be at least 1")
+    if not (math.isfinite(config["learning_rate"]) and config["learning_rate"] > 0):
+        bad("learning_rate", f"must be a positive number, got {config['learning_rate']}")
+    for key in ("adam_beta1", "adam_beta2"):
+        if not 0 <= config[key] < 1:
+            bad(key, f"must be in [0, 1), got {config[key]}")
+    if not (math.isfinite(config["gradient_penalty_weight"]) and config["gradient_penalty_weight"] >= 0):
+        bad("gradient_penalty_weight", f"must be 0 or more, got {config['gradient_penalty_weight']}")
     if not 0 <= config["validation_fraction"] < 1:
         bad("validation_fraction", "must be in [0, 1)")
     if config["collect"]["vocal_family"] not in FAMILIES:
@@ -195,5 +237,8 @@ def load_experiment(exp_dir: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     if not exp_dir.is_dir():
         raise ConfigError(f"{exp_dir}: no such experiment folder (make one with `musegan setup {exp_dir} --note TEXT`)")
     files = [exp_dir / "config.yaml", exp_dir / "params.yaml"]
+    for p in files:
+        if not p.is_file() and (p.exists() or p.is_symlink()):
+            raise ConfigError(f"{p}: not a readable file")
     config, params = (p if p.is_file() else None for p in files)
     return load_config(config), load_params(params)
