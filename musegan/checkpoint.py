@@ -6,8 +6,11 @@ updates the `checkpoint` index file atomically afterwards, so a kill leaves
 the previous checkpoint the latest). Shipped weights: `EXP_DIR/pretrained/
 generator.npz`, the generator's variables only, as float16.
 """
+import glob
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -24,18 +27,97 @@ def saver(max_to_keep: int = 5, var_list=None) -> v1.train.Saver:
 
 
 def latest(model_dir: Path) -> Optional[str]:
-    return tf.train.latest_checkpoint(str(model_dir)) if Path(model_dir).is_dir() else None
+    """Prefix of the newest complete checkpoint in `model_dir`, or None.
+
+    The one TensorFlow's `checkpoint` state file names, when its files are all
+    there; else (state file missing, unreadable or naming deleted files) the
+    highest step whose index and data files are all there. Never raises for a
+    damaged state file: `tf.train.latest_checkpoint` raises for some and
+    returns None for others, which would restart training from step 0.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return None
+    named = _state_file_names(model_dir)
+    if named is not None and _complete(named):
+        return str(named)
+    complete = [p for p in _prefixes(model_dir) if _complete(p)]
+    return str(max(complete, key=_step)) if complete else None
 
 
-def _restore(sess, saver_: v1.train.Saver, path: str) -> None:
+def _state_file_names(model_dir: Path) -> Optional[Path]:
+    """The checkpoint prefix TensorFlow's `checkpoint` state file names, or None."""
+    from google.protobuf import text_format
+    from tensorflow.python.checkpoint.checkpoint_management import CheckpointState
+
+    try:
+        state = text_format.Parse((model_dir / "checkpoint").read_text(encoding="utf-8"), CheckpointState())
+    except Exception:  # missing, unreadable, not UTF-8, not a CheckpointState: look at the files instead
+        return None
+    if not state.model_checkpoint_path:
+        return None
+    return model_dir / state.model_checkpoint_path  # absolute paths stay absolute
+
+
+def _prefixes(model_dir: Path) -> List[Path]:
+    return [p.with_suffix("") for p in model_dir.glob("*.index") if _step(p.with_suffix("")) is not None]
+
+
+def _step(prefix: Path) -> Optional[int]:
+    number = prefix.name.rpartition("-")[2]
+    return int(number) if number.isdigit() else None
+
+
+def _complete(prefix: Path) -> bool:
+    """Index and every data shard of the V2 checkpoint `prefix` exist."""
+    if not Path(f"{prefix}.index").is_file():
+        return False
+    shards = list(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*-of-*"))
+    if not shards:
+        return False
+    total = shards[0].name.rpartition("-of-")[2]
+    return total.isdigit() and len(shards) == int(total)
+
+
+def _message(e: tf.errors.OpError) -> str:
+    """The informative line of a TensorFlow error (its first line is often 'Graph execution error:')."""
+    lines = [line.strip() for line in str(e.message).splitlines() if line.strip()]
+    noise = ("Graph execution error", "Detected at node", "Node:", "[[", "Original stack trace", "File ")
+    useful = [line for line in lines if not line.startswith(noise)]
+    return " ".join((useful or lines or [type(e).__name__])[0].split())[:200]
+
+
+def _check_shapes(path: str, variables) -> None:
+    """CheckpointError unless the checkpoint holds every variable with its shape.
+
+    Saver.restore does not check shapes of resource variables: a checkpoint of
+    another model (or of params.yaml before an edit) would load and fail later.
+    """
+    try:
+        shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint "
+                              f"({_message(e) if isinstance(e, tf.errors.OpError) else e})") from None
+    missing = [v.op.name for v in variables if v.op.name not in shapes]
+    wrong = [(v.op.name, shapes[v.op.name], v.shape.as_list()) for v in variables
+             if v.op.name in shapes and list(shapes[v.op.name]) != v.shape.as_list()]
+    if missing or wrong:
+        what = (f"'{wrong[0][0]}' is {wrong[0][1]} in the checkpoint, {wrong[0][2]} in the model" if wrong
+                else f"{len(missing)} variables are not in it, e.g. '{missing[0]}'")
+        raise CheckpointError(f"{path}: checkpoint does not match this experiment's model ({what}); "
+                              "was params.yaml changed after training?")
+
+
+def _restore(sess, saver_: v1.train.Saver, path: str, variables=None) -> None:
+    if variables is None:
+        variables = sess.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+    _check_shapes(path, variables)
     try:
         saver_.restore(sess, path)
     except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-        first = str(e.message).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: checkpoint does not match this experiment's model ({first[:200]})") from None
+        raise CheckpointError(f"{path}: checkpoint does not match this experiment's model ({_message(e)})") from None
     except tf.errors.OpError as e:
-        first = str(e.message).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: cannot read checkpoint ({first[:200]})") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_message(e)})") from None
 
 
 def restore_or_initialize(sess, saver_: v1.train.Saver, model_dir: Path, init_op, step: tf.Tensor,
@@ -46,6 +128,9 @@ def restore_or_initialize(sess, saver_: v1.train.Saver, model_dir: Path, init_op
         sess.run(init_op)
     else:
         _restore(sess, saver_, path)
+        # the checkpoints of earlier runs count towards max_to_keep (else every restart leaves its own)
+        saver_.recover_last_checkpoints(sorted((str(p) for p in _prefixes(Path(model_dir)) if _complete(p)),
+                                               key=lambda p: _step(Path(p))))
         log(f"resumed from {path}")
     return int(sess.run(step))
 
@@ -66,7 +151,7 @@ def restore_generator(sess, exp_dir: Path) -> str:
     variables = v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope="Generator/")
     path = latest(exp_dir / "model")
     if path is not None:
-        _restore(sess, saver(var_list=variables), path)
+        _restore(sess, saver(var_list=variables), path, variables)
         return path
     shipped = exp_dir / PRETRAINED
     if shipped.is_file():
@@ -80,8 +165,8 @@ def _assign_npz(sess, variables, path: Path) -> None:
     try:
         with np.load(path, allow_pickle=False) as f:
             values = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot read weights ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # a damaged npz raises any
+        raise CheckpointError(f"{path}: cannot read weights ({' '.join(str(e).split()) or type(e).__name__})") from None
     names = {v.op.name: v for v in variables}
     if set(values) != set(names):
         missing = sorted(set(names) - set(values))[:3]

@@ -27,7 +27,7 @@ import numpy as np
 
 from musegan import config as cfg
 from musegan import io, metrics
-from musegan.errors import DataError, UsageError
+from musegan.errors import ConfigError, DataError, UsageError
 
 CHUNK = metrics.CHUNK
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
@@ -305,7 +305,11 @@ def evaluate_data(path: Path, out: Path, overwrite: bool = False, command: str =
 
     json_path, md_path = _targets(out, ("metrics.json", "report.md"), overwrite)
     phrases = data.load_phrases(path)
-    params = params_for_data(phrases.shape)
+    try:
+        params = params_for_data(phrases.shape)
+    except ConfigError as e:  # a shape no model settings describe: the data's problem, not a config's
+        problem = str(e).split(": ", 1)[-1]
+        raise DataError(f"{path}: phrases of shape {tuple(phrases.shape)} cannot be evaluated ({problem})") from None
     print(f"{path}: {len(phrases)} phrases of shape {tuple(phrases.shape)}")
     result = dataset_metrics(phrases, params)
     result["source"] = {"data": str(path)}

@@ -7,6 +7,7 @@ Output tree (as the original): `EXP_DIR/results/{inference,interpolation}/`
   pianorolls/  fake_x_{...}_{run}.npz (pypianoroll 0.5.3 Multitrack, samples in sequence)
                and fake_x_{...}_{run}_{k}.mid, one MIDI file per sample.
 """
+import shutil
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -173,20 +174,23 @@ def _run_generation(args, kind: str, latents) -> Path:
     n = args.rows * args.columns
     if args.rows < 1 or args.columns < 1 or args.runs < 1:
         raise UsageError("--rows, --columns and --runs must be at least 1")
-    gen = Generator(exp_dir)
     out = exp_dir / "results" / kind
     io.check_writable(out, args.overwrite)
+    gen = Generator(exp_dir)
     rng = np.random.default_rng(args.seed)
     staging = out.with_name(f".{kind}.partial")
     io.fresh_dir(staging, overwrite=True)
-    for run in range(args.runs):
-        z = latents(rng, n, gen.latent_size, args)
-        condition = load_conditions(gen, n, args.condition, rng) if gen.condition is not None else None
-        raw = gen(z, condition)
-        save_results(staging, run, raw, gen.params, args.rows, args.columns, rng, wav=args.wav)
-        print(f"{kind}: run {run + 1}/{args.runs} written")
-    gen.close()
-    io.replace_dir(staging, out)
+    try:
+        for run in range(args.runs):
+            z = latents(rng, n, gen.latent_size, args)
+            condition = load_conditions(gen, n, args.condition, rng) if gen.condition is not None else None
+            raw = gen(z, condition)
+            save_results(staging, run, raw, gen.params, args.rows, args.columns, rng, wav=args.wav)
+            print(f"{kind}: run {run + 1}/{args.runs} written")
+        io.replace_dir(staging, out)
+    finally:
+        gen.close()
+        shutil.rmtree(staging, ignore_errors=True)  # a failed run leaves no partial results
     print(f"{kind}: results in {out} (weights: {gen.source})")
     return out
 

@@ -283,7 +283,7 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
             writer.close()
         if stop.signal is not None:
             log(f"stopped by {stop.signal} at step {step}; run the same command to resume")
-    return {"step": step, **last}
+    return {"step": step, "stopped_by": stop.signal, **last}
 
 
 def _sample_feed(tg: TrainGraph, config: dict, params: dict, data: PackedPhrases) -> dict:
@@ -368,4 +368,6 @@ def main(args) -> None:
     from musegan.cli import gpu_notice
 
     gpu_notice(args.gpu)
-    train(args.exp_dir, steps=args.steps)
+    result = train(args.exp_dir, steps=args.steps)
+    if result["stopped_by"]:  # checkpointed, but not done: exit as the signal would (130, 143)
+        sys.exit(128 + signal.Signals[result["stopped_by"]].value)
