@@ -43,7 +43,6 @@ TensorFlow is imported only once the input has been read and checked, so
 argument and input errors answer at once.
 """
 import contextlib
-import io as _io
 import os
 import secrets
 import sys
@@ -106,26 +105,10 @@ class Song:
 
 
 def read_song(path: Path, config: dict) -> Song:
-    """Parse `path` and list its parts; DataError for unreadable, corrupt, note-less files."""
+    """Parse `path` (`midi.read_mido`) and list its parts; DataError for unreadable, corrupt,
+    oversized and note-less files."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise midi.MidiDataError(path, midi.VANISHED, "file not found") from None
-    except OSError as e:
-        raise midi.MidiDataError(path, midi.UNREADABLE, f"cannot read ({e.strerror or e})") from None
-    if not data:
-        raise midi.MidiDataError(path, midi.EMPTY, "empty file (0 bytes)")
-    try:
-        mf = mido.MidiFile(file=_io.BytesIO(data), clip=True, charset="latin1")
-    except Exception as e:  # mido raises many types on malformed input
-        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise midi.MidiDataError(path, midi.CORRUPT, f"not a readable MIDI file ({problem})") from None
-    if mf.type == 2:
-        raise DataError(f"{path}: a type-2 MIDI file (independent sequences) cannot be accompanied; "
-                        "save it as type 0 or 1")
-    if not mf.ticks_per_beat or mf.ticks_per_beat <= 0:
-        raise DataError(f"{path}: SMPTE time division is not supported; save the file with ticks per beat")
+    mf = midi.read_mido(path)  # every check a user's file needs: one line for each problem
     import pretty_midi
 
     parts = []
