@@ -382,7 +382,11 @@ def _quiet_stderr():
 
 
 def _has_weights(exp_dir: Path) -> bool:
-    return (exp_dir / "model" / "checkpoint").is_file() or (exp_dir / "pretrained" / "generator.npz").is_file()
+    """Whether the experiment holds any weights at all, looked at without TensorFlow (which
+    `checkpoint` imports): a checkpoint file of any step, or shipped pretrained weights."""
+    model = exp_dir / "model"
+    return ((exp_dir / "pretrained" / "generator.npz").is_file()
+            or (model.is_dir() and any(model.glob("*.index"))))
 
 
 def frozen_generator(exp_dir: Path, batch_size: int = 64):
