@@ -89,13 +89,14 @@ def phases(exp: Path, song: Path, out: Path, repeats: int) -> dict:
     import numpy as np
 
     from musegan import accompany
+    from musegan.inference import Generator
 
     summary = accompany.accompany(song, exp, out, seed=0, overwrite=True, log=lambda *a: None)
     # The same batch again on a loaded model (what generate_s measures, repeated).
     from musegan.config import load_experiment
     from musegan.midi import song_grid  # noqa: F401
 
-    gen = accompany.frozen_generator(exp, batch_size=summary["phrases"])
+    gen = Generator(exp, batch_size=summary["phrases"])
     rng = np.random.default_rng(0)
     n = summary["phrases"]
     shape = load_experiment(exp)[1]["data_shape"]

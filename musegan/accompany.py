@@ -389,91 +389,6 @@ def _has_weights(exp_dir: Path) -> bool:
             or (model.is_dir() and any(model.glob("*.index"))))
 
 
-def frozen_generator(exp_dir: Path, batch_size: int = 64):
-    """An `inference.Generator` (same interface, same outputs) with its weights built into the
-    graph as constants instead of variables restored by a Saver.
-
-    Creating the generator's ~200 variables and restoring them takes seconds (resource
-    variables are slow to create); reading the same weights and wiring them in as constants
-    takes a fraction of that, which is what a one-shot `musegan accompany` needs. The weights
-    come from where `checkpoint.restore_generator` takes them: the experiment's latest
-    checkpoint, else its shipped pretrained/generator.npz. Graph rewriting (grappler) is off:
-    on ~20 MB of constants it costs more on the first run than it saves.
-    """
-    import tensorflow as tf
-
-    from musegan import checkpoint
-    from musegan.inference import Generator
-    from musegan.model import MuseGAN
-
-    v1 = tf.compat.v1
-
-    class FrozenGenerator(Generator):
-        def __init__(self, exp_dir: Path, batch_size: int):
-            self.exp_dir = Path(exp_dir)
-            self.config, self.params = load_experiment(self.exp_dir)
-            self.condition = condition_index(self.params)
-            self.batch_size = batch_size
-            weights, self.source = _generator_weights(self.exp_dir, checkpoint, tf)
-
-            def constant(getter, name, shape=None, **kwargs):
-                if name not in weights:
-                    raise CheckpointError(f"{self.source}: weights do not match this experiment's model "
-                                          f"(no '{name}')")
-                value = weights[name]
-                if shape is not None and tuple(value.shape) != tuple(shape):
-                    raise CheckpointError(f"{self.source}: '{name}' has shape {tuple(value.shape)}, "
-                                          f"the model needs {tuple(shape)}")
-                return tf.constant(value.astype(np.float32), name=name.rsplit("/", 1)[-1])
-
-            v1.disable_eager_execution()
-            self.graph = tf.Graph()
-            with self.graph.as_default():
-                self.model = MuseGAN(self.params)
-                shape = self.params["data_shape"]
-                self.z = v1.placeholder(tf.float32, [None, self.model.latent_size], name="z")
-                self.c = (v1.placeholder(tf.float32, [None, *shape[:3]], name="condition")
-                          if self.condition is not None else None)
-                with v1.variable_scope("", custom_getter=constant):
-                    self.out = self.model.generator(self.z, self.c, training=False)
-            config = v1.ConfigProto()
-            config.graph_options.rewrite_options.disable_meta_optimizer = True
-            self.sess = v1.Session(graph=self.graph, config=config)
-            self.graph.finalize()
-
-    return FrozenGenerator(exp_dir, batch_size)
-
-
-def _generator_weights(exp_dir: Path, checkpoint, tf) -> Tuple[object, str]:
-    """{variable name: array} of the generator (a lazy mapping for checkpoints) and its source."""
-    path = checkpoint.latest(exp_dir / "model")
-    if path is not None:
-        try:
-            reader = tf.train.load_checkpoint(path)
-            names = set(reader.get_variable_to_shape_map())
-        except (tf.errors.OpError, ValueError) as e:
-            first = str(getattr(e, "message", e)).strip().splitlines()[0]
-            raise CheckpointError(f"{path}: cannot read checkpoint ({first[:200]})") from None
-
-        class Lazy(dict):
-            def __contains__(self, name):
-                return name in names
-
-            def __getitem__(self, name):
-                return reader.get_tensor(name)
-
-        return Lazy(), path
-    shipped = exp_dir / checkpoint.PRETRAINED
-    if shipped.is_file():
-        try:
-            with np.load(shipped, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}, str(shipped)
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{shipped}: cannot read weights ({e})") from None
-    raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
-                          f"nor {shipped}); train one with `musegan train {exp_dir}`")
-
-
 def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, vary: bool,
              mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
     """Binarized generator output for all phrases in one batch, and load/generate seconds.
@@ -483,9 +398,9 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, va
     """
     t0 = time.perf_counter()
     with _quiet_stderr():
-        from musegan.inference import binarize
+        from musegan.inference import Generator, binarize
 
-        gen = frozen_generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
+        gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
         try:
             z = latents(rng, len(conditions), gen.latent_size, vary)
             t_warm = time.perf_counter()

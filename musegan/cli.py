@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_generation_args(p)
     p.set_defaults(run=lambda a: _call("musegan.inference", "interpolate_main", a))
 
+    p = command("export", "Write the generator of an experiment's latest checkpoint to EXP_DIR/pretrained/generator.npz.",
+                "musegan export exp/accompaniment/piano")
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.inference", "export_main", a))
+
     p = command("evaluate", "Objective metrics (EB, UPC, QN, DP, TD) of a model or of a dataset.",
                 "musegan evaluate exp/accompaniment/piano --bars 2000\n"
                 "  musegan evaluate --data data/train_x_rwc_phr.npz --out results/rwc")

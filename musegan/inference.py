@@ -31,6 +31,7 @@ class Generator:
         self.config, self.params = load_experiment(self.exp_dir)
         self.condition = condition_index(self.params)
         self.batch_size = batch_size
+        weights, self.source = checkpoint.generator_weights(self.exp_dir)
         v1.disable_eager_execution()
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -39,11 +40,15 @@ class Generator:
             self.z = v1.placeholder(tf.float32, [None, self.model.latent_size], name="z")
             self.c = (v1.placeholder(tf.float32, [None, *shape[:3]], name="condition")
                       if self.condition is not None else None)
-            self.out = self.model.generator(self.z, self.c, training=False)
-        self.sess = v1.Session(graph=self.graph)
-        with self.graph.as_default():
-            self.source = checkpoint.restore_generator(self.sess, self.exp_dir)
+            getter = checkpoint.constant_getter(weights, self.source)
+            with v1.variable_scope("", custom_getter=getter):
+                self.out = self.model.generator(self.z, self.c, training=False)
+        self.weight_names = list(getter.names)
         self.graph.finalize()
+        proto = v1.ConfigProto()
+        # grappler's constant folding over ~20 MB of weights costs more than it saves
+        proto.graph_options.rewrite_options.disable_meta_optimizer = True
+        self.sess = v1.Session(graph=self.graph, config=proto)
 
     @property
     def latent_size(self) -> int:
@@ -215,3 +220,15 @@ def infer_main(args) -> Path:
 
 def interpolate_main(args) -> Path:
     return _run_generation(args, "interpolation", _grid_latents)
+
+
+def export_main(args) -> Path:
+    """`musegan export EXP_DIR`: the generator of the latest checkpoint -> pretrained/generator.npz."""
+    exp_dir = Path(args.exp_dir)
+    out = exp_dir / checkpoint.PRETRAINED
+    io.check_writable(out, args.overwrite)
+    gen = Generator(exp_dir)
+    gen.close()
+    checkpoint.export_generator(exp_dir, gen.weight_names, out)
+    print(f"{out}: generator weights from {gen.source} ({out.stat().st_size / 1e6:.1f} MB)")
+    return out

@@ -214,18 +214,6 @@ def test_seed_reproduces_vary_differs_overwrite_replaces(exp, tmp_path):
     assert_part_copied(inp, out, "Piano")
 
 
-def test_frozen_generator_matches_generator(exp):
-    from musegan.inference import Generator
-
-    gen, frozen = Generator(exp), acc.frozen_generator(exp)
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((3, gen.latent_size)).astype(np.float32)
-    c = rng.random((3, 4, 24, 24)) < 0.1
-    np.testing.assert_allclose(frozen(z, c), gen(z, c), atol=1e-5)
-    gen.close()
-    frozen.close()
-
-
 def test_latents_one_for_the_song_or_one_per_phrase():
     z = acc.latents(np.random.default_rng(0), 5, 8, vary=False)
     assert z.shape == (5, 8) and (z == z[0]).all()
