@@ -156,7 +156,7 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
             shapes = reader.get_variable_to_shape_map()
         except (tf.errors.OpError, ValueError) as e:
             raise CheckpointError(f"{path}: cannot read checkpoint ({_message(e) if isinstance(e, tf.errors.OpError) else e})") from None
-        return _CheckpointWeights(reader, shapes), path
+        return _CheckpointWeights(reader, shapes, path), path
     shipped = exp_dir / PRETRAINED
     if shipped.is_file():
         try:
@@ -171,13 +171,17 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
 class _CheckpointWeights(Mapping):
     """Variables of a checkpoint, read one at a time as the graph asks for them."""
 
-    def __init__(self, reader, shapes):
-        self._reader, self._shapes = reader, shapes
+    def __init__(self, reader, shapes, path: str):
+        self._reader, self._shapes, self._path = reader, shapes, path
 
     def __getitem__(self, name):
         if name not in self._shapes:
             raise KeyError(name)
-        return self._reader.get_tensor(name)
+        try:
+            return self._reader.get_tensor(name)
+        except (tf.errors.OpError, RuntimeError) as e:  # a damaged data file shows only when read
+            problem = _message(e) if isinstance(e, tf.errors.OpError) else " ".join(str(e).split())[:200]
+            raise CheckpointError(f"{self._path}: cannot read checkpoint ({problem})") from None
 
     def __iter__(self):
         return iter(self._shapes)

@@ -352,9 +352,16 @@ def song_grid(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
     ends = np.array([n.end for inst in pm.instruments for n in inst.notes], dtype=np.float64)
     end = ends.max() if len(ends) else pm.get_end_time()
     scale, offset = fit_tick_warp(seconds_to_ticks(pm, starts), pm.resolution) if align else (1.0, 0.0)
+    # Several time signatures at one time (sequencers write repeats) make pretty_midi repeat a beat
+    # and miscount every downbeat after it: keep the last one at each time, as MIDI means.
+    meters = {}
+    for ts in sorted(pm.time_signature_changes, key=lambda t: t.time):
+        meters[round(ts.time, 9)] = ts
+    pm.time_signature_changes = list(meters.values())
     beats = pm.get_beats()
     if not len(beats):
         beats = np.zeros(1)
+    beats = beats[np.append(True, np.diff(beats) > 1e-9)]  # never a beat of length 0
     downbeats = pm.get_downbeats()
     # seconds of slack when matching times to beats: 1 us, less for absurd tempi (a beat of 1 us exists)
     gaps = np.diff(beats)
