@@ -174,7 +174,18 @@ def part_events(song: Song, part: Part) -> List[Tuple[int, mido.Message]]:
 
 
 def select_parts(song: Song, spec: Optional[str], condition: str) -> List[Part]:
-    """The user's part(s): by `spec` (--track) or, without it, as the module docstring says."""
+    """The user's part(s): by `spec` (--track) or, without it, as the module docstring says.
+    Drum parts only condition a drums model: drum keys are not pitches."""
+    chosen = _select_parts(song, spec, condition)
+    if condition.lower() != "drums" and any(p.family == "drums" for p in chosen):
+        raise DataError(f"{song.path}: the part to accompany is drums, but this model is conditioned on "
+                        f"{condition.lower()} (drum keys are not pitches); give a {condition.lower()} part "
+                        f"with --track, or use exp/accompaniment/drums; tracks: "
+                        f"{'; '.join(p.label for p in song.parts)}")
+    return chosen
+
+
+def _select_parts(song: Song, spec: Optional[str], condition: str) -> List[Part]:
     parts = song.parts
     listing = f"tracks: {'; '.join(p.label for p in parts)}"
     if spec is None:
