@@ -55,8 +55,12 @@ def conv_stride2(x: tf.Tensor, length: int, units: int, name: str) -> tf.Tensor:
                                  initializer=v1.truncated_normal_initializer(stddev=(1.0 / (4 * c)) ** 0.5))
         bias = v1.get_variable("bias", [units], initializer=v1.zeros_initializer())
     both = tf.matmul(pairs, tf.concat([kernel[0], kernel[1]], axis=1))
-    both = tf.reshape(both, [-1, length // 2 + 1, 2 * units])
-    y = both[:, :-1, :units] + both[:, 1:, units:]
+    first, second = tf.split(tf.reshape(both, [-1, length // 2 + 1, 2 * units]), 2, axis=2)
+    # splits, not slices: their gradients are concats, ~25% cheaper than StridedSliceGrad
+    # through the gradient penalty's double backward
+    first, _ = tf.split(first, [length // 2, 1], axis=1)
+    _, second = tf.split(second, [1, length // 2], axis=1)
+    y = first + second
     return tf.nn.bias_add(tf.reshape(y, [-1, units]), bias)
 
 
