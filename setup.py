@@ -4,6 +4,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+JAX = ["jax>=0.4.30"]
 
 
 def requirements(name: str) -> list:
@@ -22,7 +23,12 @@ setup(
     packages=find_packages(include=["musegan", "musegan.*"]),
     package_data={"musegan": ["defaults/*.yaml"]},
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": ["pytest>=7", "hypothesis>=6.0", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0"]},
+    extras_require={
+        # the JAX trainer (python -m musegan.train_jax) for machines with a GPU and no TensorFlow
+        "jax": JAX,
+        # tests/test_train_jax.py compares it with the TensorFlow graphs, so the tests need it
+        "test": ["pytest>=7", "hypothesis>=6.0", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0", *JAX],
+    },
     entry_points={"console_scripts": ["musegan=musegan.cli:main"]},
     license="MIT",
 )

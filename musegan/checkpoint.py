@@ -215,3 +215,121 @@ def export_generator(exp_dir: Path, names, out: Path) -> Path:
     float16: what a user needs to generate, at half the size."""
     weights, _ = generator_weights(exp_dir)
     return save_npz(out, **{name: np.asarray(weights[name]).astype(np.float16) for name in names})
+
+
+# ------------------------------------------------------------------ states (musegan.state)
+# The JAX trainer (musegan.train_jax) reads and writes training states: npz files keyed by
+# the TF variable names. These two functions turn them into checkpoints and back.
+
+def _is_model_variable(name: str) -> bool:
+    """Weights, batch-norm moving averages and the step; the rest (optimizers/...) is Adam's."""
+    return name.startswith(("Generator/", "Discriminator/")) or name == "global_step"
+
+
+def _training_graph(exp_dir: Path):
+    """(graph, TrainGraph, Saver, config) of an experiment, built without its data: the
+    variables (Adam's included) are exactly those `musegan train` saves and restores."""
+    from musegan.config import load_experiment
+    from musegan.data import PackedPhrases
+    from musegan.train import TrainGraph
+
+    config, params = load_experiment(exp_dir)
+    shape = tuple(params["data_shape"])
+    # one empty phrase stands in for the data: only its shape matters to the variables
+    dummy = PackedPhrases(np.zeros((1, (int(np.prod(shape)) + 7) // 8), np.uint8), shape)
+    v1.disable_eager_execution()
+    graph = tf.Graph()
+    with graph.as_default():
+        tg = TrainGraph(params, config, dummy)
+        saver_ = saver(max_to_keep=config["keep_checkpoint_max"])
+    return graph, tg, saver_, config
+
+
+def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Callable = print) -> str:
+    """Write the training state `state` (folder of shards or npz) as a checkpoint of `exp_dir`
+    at the state's step; return its prefix. Every G and D variable and the step must be in
+    the state; Adam's variables are taken when there, else start fresh (Adam restarts)."""
+    from musegan.state import STEP, load_state, state_step
+
+    exp_dir, state = Path(exp_dir), Path(state)
+    arrays = load_state(state)
+    step = state_step(arrays)
+    model_dir = exp_dir / "model"
+    existing = latest(model_dir)
+    if existing is not None and _step(Path(existing)) >= step and not overwrite:
+        raise CheckpointError(f"{existing}: a checkpoint at step {_step(Path(existing))} exists, the state {state} "
+                              f"is at step {step}; pass --overwrite to replace it (and any later ones)")
+    graph, tg, saver_, _ = _training_graph(exp_dir)
+    with graph.as_default():
+        variables = {v.op.name: v for v in v1.global_variables()}
+        missing = [n for n in variables if _is_model_variable(n) and n not in arrays]
+        unknown = sorted(set(arrays) - set(variables))
+        wrong = [(n, arrays[n].shape, tuple(variables[n].shape.as_list())) for n in arrays
+                 if n in variables and tuple(arrays[n].shape) != tuple(variables[n].shape.as_list())]
+        if missing or unknown or wrong:
+            what = (f"'{wrong[0][0]}' is {wrong[0][1]} in the state, {wrong[0][2]} in the model" if wrong
+                    else f"{len(missing)} variables are not in it, e.g. '{missing[0]}'" if missing
+                    else f"'{unknown[0]}' ({len(unknown)} names in all) is not a variable of the model")
+            raise CheckpointError(f"{state}: state does not match the model of {exp_dir} ({what})")
+        names = sorted(arrays)
+        holders = {n: v1.placeholder(variables[n].dtype.base_dtype, variables[n].shape, name=f"import_{i}")
+                   for i, n in enumerate(names)}
+        assign = tf.group(*[variables[n].assign(holders[n]) for n in names])
+    graph.finalize()
+    feed = {holders[n]: np.asarray(arrays[n]).astype(variables[n].dtype.base_dtype.as_numpy_dtype) for n in names}
+    with v1.Session(graph=graph) as sess:
+        sess.run(tg.init)  # Adam's variables absent from the state keep their initial values
+        sess.run(assign, feed)
+        if int(sess.run(tg.step)) != step:
+            raise CheckpointError(f"{state}: '{STEP}' did not load")  # cannot happen; guards the save below
+        if overwrite:  # the checkpoints being replaced: this step and later ones
+            for prefix in _prefixes(model_dir):
+                if _step(prefix) >= step:
+                    for f in prefix.parent.glob(f"{glob.escape(prefix.name)}.*"):
+                        f.unlink()
+        # earlier checkpoints count towards max_to_keep, as when training resumes
+        saver_.recover_last_checkpoints(sorted((str(p) for p in _prefixes(model_dir) if _complete(p)),
+                                               key=lambda p: _step(Path(p))))
+        save(sess, saver_, model_dir, step)
+    prefix = str(model_dir / f"model.ckpt-{step}")
+    adam = sum(1 for n in arrays if not _is_model_variable(n))
+    log(f"{prefix}: imported {len(arrays)} variables from {state} at step {step}"
+        + ("" if adam else " (no Adam state: the optimizer restarts)"))
+    return prefix
+
+
+def export_state(exp_dir: Path, out: Path, with_adam: bool = False, overwrite: bool = False,
+                 log: Callable = print) -> List[Path]:
+    """Write the latest checkpoint of `exp_dir` as a training state in folder `out`
+    (weights, moving averages and step; Adam's slots with `with_adam`)."""
+    from musegan.io import check_writable
+    from musegan.state import save_state
+
+    exp_dir, out = Path(exp_dir), Path(out)
+    path = latest(exp_dir / "model")
+    if path is None:
+        raise CheckpointError(f"{exp_dir / 'model'}: no checkpoint to export; train one with "
+                              f"`musegan train {exp_dir}` or import a state with `musegan import-state`")
+    check_writable(out, overwrite)
+    graph, tg, saver_, _ = _training_graph(exp_dir)
+    with graph.as_default():
+        variables = {v.op.name: v for v in v1.global_variables()
+                     if with_adam or _is_model_variable(v.op.name)}
+    graph.finalize()
+    with v1.Session(graph=graph) as sess:
+        _restore(sess, saver_, path)
+        values = sess.run(variables)
+    paths = save_state(out, values)
+    log(f"{out}: {len(values)} variables of {path} at step {int(values['global_step'])} "
+        f"in {len(paths)} file(s)" + ("" if with_adam else " (without Adam's state)"))
+    return paths
+
+
+def import_state_main(args) -> None:
+    """`musegan import-state EXP_DIR STATE [--overwrite]`."""
+    import_state(args.exp_dir, args.state, overwrite=args.overwrite)
+
+
+def export_state_main(args) -> None:
+    """`musegan export-state EXP_DIR OUT [--with-adam] [--overwrite]`."""
+    export_state(args.exp_dir, args.out, with_adam=args.with_adam, overwrite=args.overwrite)

@@ -52,6 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="override config 'steps'")
     p.set_defaults(run=lambda a: _call("musegan.train", "main", a), check_exp=True)
 
+    p = command("import-state", "Write a training state (from `python -m musegan.train_jax` or export-state) "
+                "as a checkpoint in EXP_DIR/model/ at the state's step.",
+                "musegan import-state exp/accompaniment/piano gpu_run/state")
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("state", type=Path, help="state folder (state-00.npz, ...) or one npz")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint at the same or a later step")
+    p.set_defaults(run=lambda a: _call("musegan.checkpoint", "import_state_main", a), check_exp=True)
+
+    p = command("export-state", "Write the latest checkpoint of EXP_DIR as a training state folder "
+                "(to continue with `python -m musegan.train_jax --init OUT`).",
+                "musegan export-state exp/accompaniment/piano gpu_init")
+    p.add_argument("exp_dir", type=Path)
+    p.add_argument("out", type=Path, help="output folder for state-00.npz, ...")
+    p.add_argument("--with-adam", action="store_true", help="include Adam's moments (3x the size)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.checkpoint", "export_state_main", a), check_exp=True)
+
     p = command("infer", "Generate samples from a trained experiment into EXP_DIR/results/inference.",
                 "musegan infer exp/default --runs 2 --rows 4 --columns 4")
     _add_generation_args(p)

@@ -515,6 +515,20 @@ def split_by_song(phrases: PackedPhrases, fraction: float, seed: int) -> Tuple[P
     return phrases.subset(np.flatnonzero(~held)), phrases.subset(np.flatnonzero(held))
 
 
+def load_training_data(config: dict) -> Tuple[PackedPhrases, Optional[PackedPhrases]]:
+    """(train, valid) phrases of an experiment's `config['data']`, split by song with the
+    config's `validation_fraction` and `seed` (valid is None without a split). Every trainer
+    (TensorFlow and JAX) takes its training split from here, so they train on the same phrases."""
+    path = Path(config["data"])
+    if not path.exists():
+        raise DataError(f"{path}: training data not found; make it with `musegan collect MIDI_DIR {path}` "
+                        "or download the published set with scripts/download_data.sh")
+    phrases = load_phrases(path)
+    if config["validation_fraction"] > 0:
+        return split_by_song(phrases, config["validation_fraction"], config["seed"])
+    return phrases, None
+
+
 def transpose(x: np.ndarray, semitones, is_drums: Sequence[bool]) -> np.ndarray:
     """Shift each phrase of `(k, n_bars, n_steps, n_pitches, n_tracks)` by its own semitones.
 

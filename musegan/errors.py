@@ -21,3 +21,7 @@ class DataError(MuseganError):
 
 class CheckpointError(MuseganError):
     pass
+
+
+class TrainingError(MuseganError):
+    """Training cannot go on (e.g. the loss became NaN)."""

@@ -3,37 +3,24 @@
 Shapes: phrases are `(batch, n_bars, n_steps, n_pitches, n_tracks)` in [-1, 1];
 the latent input is one vector per phrase, `(batch, latent_size)`, holding the
 four kinds of latent of the paper side by side (see `latent_layout`). Inside,
-networks run on grouped tensors `(g, rows, channels)` (musegan.ops): the
-per-track generators and discriminators of one model are one batched matmul.
+every network runs on 2-D tensors `(rows, channels)` (musegan.ops), and each
+track of a per-track model has its own 2-D network (separate matmuls). What
+layers exist, and their factors and widths, comes from musegan.design, shared
+with the JAX port (musegan.train_jax).
 """
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from musegan import ops
 from musegan.config import condition_index
+# Design, MODELS, latent_layout and _time_factors are re-exported for existing callers
+from musegan.design import (MODELS, Design, _time_factors, bar_time_layers, discriminator_names,  # noqa: F401
+                            encoder_layers, generated_tracks, latent_layout, latent_slices, scope_names,
+                            temporal_factors)
 
 v1 = tf.compat.v1
-
-
-@dataclass(frozen=True)
-class Design:
-    """What distinguishes the three multitrack models (paper, Section 4.1)."""
-
-    shared_latent: bool  # z and z_t, common to all tracks
-    private_latent: bool  # z_i and z_i,t, one per track
-    one_generator: bool  # a single generator emitting all tracks as channels
-    one_discriminator: bool  # a single discriminator over all tracks
-
-
-# The one registry of model names; nothing else branches on them.
-MODELS: Dict[str, Design] = {
-    "jamming": Design(shared_latent=False, private_latent=True, one_generator=False, one_discriminator=False),
-    "composer": Design(shared_latent=True, private_latent=False, one_generator=True, one_discriminator=True),
-    "hybrid": Design(shared_latent=True, private_latent=True, one_generator=False, one_discriminator=True),
-}
 
 
 class MuseGAN:
@@ -48,8 +35,8 @@ class MuseGAN:
         self.design = MODELS[params["multitrack"]]
         self.n_bars, self.n_steps, self.n_pitches, self.n_tracks = params["data_shape"]
         self.condition = condition_index(params)
-        self.generated = [i for i in range(self.n_tracks) if i != self.condition]
-        self.names = [n.lower() for n in params["track_names"]]
+        self.generated = generated_tracks(params)
+        self.names = scope_names(params)
         self.layout = latent_layout(params)
 
     # ------------------------------------------------------------------ latent
@@ -59,11 +46,7 @@ class MuseGAN:
 
     def split_latent(self, z: tf.Tensor) -> Dict[str, List[tf.Tensor]]:
         """`(batch, latent_size)` -> {kind: [(batch, size)] * count}, kinds in `latent_layout` order."""
-        parts, start = {}, 0
-        for kind, (size, count) in self.layout.items():
-            parts[kind] = [z[:, start + k * size:start + (k + 1) * size] for k in range(count)]
-            start += size * count
-        return parts
+        return {kind: [z[:, a:b] for a, b in spans] for kind, spans in latent_slices(self.params).items()}
 
     # --------------------------------------------------------------- generator
     def generator(self, z: tf.Tensor, condition: Optional[tf.Tensor] = None,
@@ -114,9 +97,7 @@ class MuseGAN:
             h = ops.dense(tf.reshape(condition, [-1, 12]), ch, "pitch_octave")  # rows (batch, bar, step, octave)
             h = ops.batch_norm(ops.leaky_relu(h), training, "pitch_octave/bn")
             features = [h]
-            layers = [("pitch", self.n_pitches // 12)]
-            layers += [(f"time{i}", f) for i, f in enumerate(_time_factors(self.n_steps)[::-1])]
-            for name, factor in layers:
+            for name, factor in encoder_layers(self.n_steps, self.n_pitches):
                 h = ops.downsample(h, factor, ch, name)
                 h = ops.batch_norm(ops.leaky_relu(h), training, name + "/bn")
                 features.append(h)
@@ -143,7 +124,7 @@ class MuseGAN:
         return groups
 
     def score(self, groups: List[tf.Tensor]) -> tf.Tensor:
-        names = ["all"] if self.design.one_discriminator else [self.names[i] for i in self.generated]
+        names = discriminator_names(self.params)
         with v1.variable_scope("Discriminator", reuse=v1.AUTO_REUSE):
             return tf.stack([self._score(gx, name) for gx, name in zip(groups, names)])
 
@@ -192,31 +173,6 @@ class MuseGAN:
         return v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope=scope + "/")
 
 
-def latent_layout(params: dict) -> Dict[str, Tuple[int, int]]:
-    """{kind: (size, count)} for the kinds of latent the model uses, in input order.
-
-    The paper gives each bar generator 128 inputs: hybrid splits them into
-    z, z_t, z_i, z_i,t (32 each); composer into z, z_t and jamming into z_i,
-    z_i,t (64 each). Time-dependent kinds pass through a temporal generator.
-    """
-    design = MODELS[params["multitrack"]]
-    n_kinds = 2 * (design.shared_latent + design.private_latent)
-    size = params["latent_dim"] // n_kinds
-    n_tracks = params["data_shape"][3] - (condition_index(params) is not None)
-    layout = {}
-    if design.shared_latent:
-        layout.update(z=(size, 1), z_t=(size, 1))
-    if design.private_latent:
-        layout.update(z_i=(size, n_tracks), z_it=(size, n_tracks))
-    return layout
-
-
-def _time_factors(n_steps: int) -> List[int]:
-    """Time upsampling factors after the first 2 steps: 2, 2, ..., then 3 (48 -> [2, 2, 2, 3])."""
-    doublings = (n_steps // 6).bit_length() - 1
-    return [2] * doublings + [3]
-
-
 def _per_bar(z: tf.Tensor, n_bars: int) -> tf.Tensor:
     """`(batch, d)` -> the same vector for every bar, `(batch * n_bars, d)`."""
     return tf.reshape(tf.tile(z[:, None, :], [1, n_bars, 1]), [-1, z.shape[1]])
@@ -230,11 +186,11 @@ def _temporal_generator(z: tf.Tensor, n_bars: int, channels: int, name: str,
     convolutions over time whose kernel equals their stride.
     """
     d = z.shape[1]
-    first = 2 if n_bars % 2 == 0 else 1
+    first, second = temporal_factors(n_bars)
     with v1.variable_scope(name):
         h = ops.upsample(z, first, channels, "layer0", use_bias=False)
         h = tf.nn.relu(ops.batch_norm(h, training, "layer0/bn"))
-        h = ops.upsample(h, n_bars // first, d, "layer1", use_bias=False)
+        h = ops.upsample(h, second, d, "layer1", use_bias=False)
         return tf.nn.relu(ops.batch_norm(h, training, "layer1/bn"))
 
 
@@ -256,9 +212,7 @@ def _bar_generator(h: tf.Tensor, features: Optional[List[tf.Tensor]], n_steps: i
         dense = gp["dense_channels"]
         h = tf.reshape(ops.dense(h, dense, "dense", use_bias=False), [-1, dense // 2])  # 2 steps per bar
         h = tf.nn.relu(ops.batch_norm(h, training, "dense/bn"))
-        factors = _time_factors(n_steps)
-        channels = gp["time_channels"][:len(factors) - 1] + gp["time_channels"][-1:]
-        for i, (factor, units) in enumerate(zip(factors, channels)):
+        for i, (factor, units) in enumerate(bar_time_layers(n_steps, gp)):
             h = ops.upsample(with_skip(h), factor, units, f"time{i}", use_bias=False)
             h = tf.nn.relu(ops.batch_norm(h, training, f"time{i}/bn"))
         h = ops.upsample(with_skip(h), n_pitches // 12, gp["pitch_channels"], "pitch", use_bias=False)

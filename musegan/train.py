@@ -5,7 +5,6 @@ sampled, unpacked and transposed by graph ops, so a step costs no Python work
 and no feed_dict copies. Re-running the same command resumes from the latest
 checkpoint in `EXP_DIR/model/`; SIGINT/SIGTERM save one before exiting.
 """
-import math
 import signal
 import sys
 import time
@@ -17,16 +16,13 @@ import tensorflow as tf
 
 from musegan import checkpoint
 from musegan.config import condition_index, load_experiment
-from musegan.data import PackedPhrases, load_phrases, split_by_song
-from musegan.errors import DataError, MuseganError
+from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, load_training_data
+from musegan.errors import DataError, TrainingError
+from musegan.loop import Stop as _Stop, duration as _duration
 from musegan.model import MuseGAN, count_parameters
 
 v1 = tf.compat.v1
-TRANSPOSE_RANGE = (-5, 6)
-
-
-class TrainingError(MuseganError):
-    pass
+TRANSPOSE_RANGE = (TRANSPOSE_LOW, TRANSPOSE_HIGH)
 
 
 # ---------------------------------------------------------------------- data
@@ -77,11 +73,14 @@ def gan_losses(kind: str, d_real: tf.Tensor, d_fake: tf.Tensor):
     return d_loss, mean(tf.nn.softplus(-d_fake))  # nonsaturating
 
 
-def gradient_penalty(model: MuseGAN, real: tf.Tensor, fake: tf.Tensor, seed=None) -> tf.Tensor:
+def gradient_penalty(model: MuseGAN, real: tf.Tensor, fake: tf.Tensor, seed=None,
+                     eps: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Sum over discriminators of mean over examples of (||grad D(x_hat)|| - 1)^2,
-    x_hat = eps * real + (1 - eps) * fake with one eps per example."""
+    x_hat = eps * real + (1 - eps) * fake with one eps `(batch, 1, 1, 1, 1)` per example
+    (uniform in [0, 1) unless given)."""
     batch = tf.shape(real)[0]
-    eps = tf.random.uniform([batch, 1, 1, 1, 1], seed=seed)
+    if eps is None:
+        eps = tf.random.uniform([batch, 1, 1, 1, 1], seed=seed)
     groups = model.group(eps * real + (1.0 - eps) * fake)
     grads = tf.gradients(tf.reduce_sum(model.score(groups)), groups)
     penalty = 0.0
@@ -118,17 +117,27 @@ class TrainGraph:
         def latent():
             return tf.random.normal([batch, model.latent_size])
 
+        # Random inputs and some outputs are kept as attributes so that tests can feed and
+        # fetch them (a feed replaces any tensor): real, z, eps for the D step; g_real, g_z
+        # for the G step; fake (the generator in training mode) and d_real (D's scores).
         c = condition_index(params)
-        real = real_batch()
-        fake = model.generator(latent(), real[..., c] if c is not None else None, training=True)
+        self.real = real = real_batch()
+        self.z = latent()
+        self.fake = fake = model.generator(self.z, real[..., c] if c is not None else None, training=True)
         d_real, d_fake = model.discriminator(real), model.discriminator(fake)
+        self.d_real = d_real
         self.d_loss, _ = gan_losses(config["gan_loss"], d_real, d_fake)
+        self.eps = tf.random.uniform([batch, 1, 1, 1, 1])
         if config["gradient_penalty_weight"] > 0:
-            self.d_loss += config["gradient_penalty_weight"] * gradient_penalty(model, real, fake)
+            self.d_loss += config["gradient_penalty_weight"] * gradient_penalty(model, real, fake, eps=self.eps)
 
-        # G step: fresh batch and latent (conditions come from real phrases)
-        g_real = real_batch() if c is not None else None
-        g_fake = model.generator(latent(), g_real[..., c] if c is not None else None, training=True)
+        # G step: fresh batch and latent (conditions come from real phrases). Its batch-norm
+        # moving averages are the UPDATE_OPS of the D step's generator above (scope
+        # "Generator/"; this second call lives in "Generator_1/"), computed afresh when
+        # g_train runs: batch statistics of an independent draw of the same distribution.
+        self.g_real = g_real = real_batch() if c is not None else None
+        self.g_z = latent()
+        g_fake = model.generator(self.g_z, g_real[..., c] if c is not None else None, training=True)
         _, self.g_loss = gan_losses(config["gan_loss"], d_real, model.discriminator(g_fake))
 
         self.learning_rate = _learning_rate(self.step, config)
@@ -175,48 +184,6 @@ def session_config(config: dict) -> v1.ConfigProto:
 
 
 # ---------------------------------------------------------------------- loop
-class _Stop:
-    """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop."""
-
-    def __init__(self):
-        self.signal = None
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, sig, frame):
-        if self.signal is not None:  # second signal: stop now
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(sig).name
-        print(f"\n{self.signal}: saving a checkpoint after this step...", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    h, rem = divmod(int(seconds), 3600)
-    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
-
-
-def load_training_data(config: dict, params: dict):
-    """(train, valid) PackedPhrases of the experiment, split by song with the config's seed."""
-    path = Path(config["data"])
-    if not path.exists():
-        raise DataError(f"{path}: training data not found; make it with `musegan collect MIDI_DIR {path}` "
-                        "or download the published set with scripts/download_data.sh")
-    phrases = load_phrases(path)
-    if config["validation_fraction"] > 0:
-        return split_by_song(phrases, config["validation_fraction"], config["seed"])
-    return phrases, None
-
-
 def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, float]:
     """Train the experiment in `exp_dir` up to `steps` G updates (default: config), resuming."""
     t_start = time.time()
@@ -224,7 +191,7 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
     config, params = load_experiment(exp_dir)
     if steps is not None:
         config["steps"] = steps
-    train_data, valid_data = load_training_data(config, params)
+    train_data, valid_data = load_training_data(config)
     v1.disable_eager_execution()
     graph = tf.Graph()
     with graph.as_default():

@@ -1,0 +1,36 @@
+"""Training-loop helpers shared by the TensorFlow (musegan.train) and JAX (musegan.train_jax)
+trainers; no framework imports."""
+import math
+import signal
+import sys
+
+
+class Stop:
+    """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, sig, frame):
+        if self.signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(sig).name
+        print(f"\n{self.signal}: saving a checkpoint after this step...", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def duration(seconds: float) -> str:
+    """'1h02m' or '3m04s'; '?' when not finite."""
+    if not math.isfinite(seconds):
+        return "?"
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"

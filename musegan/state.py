@@ -1,0 +1,156 @@
+"""Training state as plain npz files keyed by TensorFlow variable names: how weights travel
+between the TensorFlow trainer (musegan.train, musegan.checkpoint) and the JAX one
+(musegan.train_jax). numpy only, so either side reads it without the other framework.
+
+A state is a mapping {TF variable name: array}, e.g. `Generator/bar/drums/time0/kernel`,
+`Discriminator/all/score/bias`, `Generator/.../bn/moving_mean`, `global_step`, and
+optionally the Adam slots (`optimizers/<variable>/d_adam`, `..._1`) and beta powers.
+
+On disk it is a folder of shards `state-00.npz`, `state-01.npz`, ... (uncompressed),
+each at most `SHARD_BYTES` (so that each fits the 16 MiB a file the GPU machine can
+return). An array too big for one shard is cut along its first axis into parts stored
+under `__state__/part/<i>/<k>/<name>`. Each shard also holds `__state__/shard`,
+`__state__/n_shards` and `__state__/step`, so a folder mixing two saves, or missing a
+shard, is refused instead of loading weights of two different steps. Each shard is
+written to a temporary file and renamed into place; shards of an earlier save with
+more shards are deleted afterwards.
+"""
+import re
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Dict, List, Mapping, Tuple, Union
+
+import numpy as np
+
+from musegan.errors import CheckpointError
+from musegan.io import save_npz
+
+PathLike = Union[str, Path]
+SHARD_BYTES = 15 * 2 ** 20
+META = "__state__/"
+STEP = "global_step"
+_SHARD = re.compile(r"^state-(\d+)\.npz$")
+# bytes an npz member costs beyond its data: npy header (~128), zip local header and
+# central directory entry (~100 + twice the name)
+_OVERHEAD = 512
+
+
+def _member_bytes(name: str, array: np.ndarray) -> int:
+    return array.nbytes + _OVERHEAD + 2 * len(name.encode())
+
+
+def _contiguous(value) -> np.ndarray:
+    """C-ordered array; 0-d stays 0-d (np.ascontiguousarray would make it 1-d)."""
+    array = np.asarray(value)
+    return np.ascontiguousarray(array) if array.ndim else array
+
+
+def _pieces(name: str, array: np.ndarray, max_bytes: int) -> List[Tuple[str, np.ndarray]]:
+    """`[(key, array)]`: the array whole, or cut along axis 0 into parts that fit a shard."""
+    if _member_bytes(name, array) <= max_bytes:
+        return [(name, array)]
+    row = array.nbytes // max(array.shape[0], 1) if array.ndim else array.nbytes
+    rows = (max_bytes - _OVERHEAD - 2 * len(name.encode())) // max(row, 1)
+    if array.ndim == 0 or rows < 1:
+        raise ValueError(f"'{name}' {array.shape}: one row of it is larger than a shard ({max_bytes} bytes)")
+    k = -(-array.shape[0] // rows)
+    return [(f"{META}part/{i}/{k}/{name}", array[i * rows:(i + 1) * rows]) for i in range(k)]
+
+
+def save_state(out_dir: PathLike, arrays: Mapping[str, np.ndarray], max_bytes: int = SHARD_BYTES) -> List[Path]:
+    """Write `arrays` (which must hold `global_step`) as shards `out_dir/state-NN.npz`; return their paths."""
+    out_dir = Path(out_dir)
+    if STEP not in arrays:
+        raise ValueError(f"a state needs '{STEP}'")
+    step = int(np.asarray(arrays[STEP]))
+    budget = max_bytes - 3 * (_OVERHEAD + 64) - 22  # room for the 3 meta arrays and the zip's end record
+    pieces = [p for name in sorted(arrays) for p in _pieces(name, _contiguous(arrays[name]), budget)]
+    shards: List[List[Tuple[str, np.ndarray]]] = [[]]
+    used = 0
+    for key, array in pieces:
+        size = _member_bytes(key, array)
+        if shards[-1] and used + size > budget:
+            shards.append([])
+            used = 0
+        shards[-1].append((key, array))
+        used += size
+    paths = []
+    for i, shard in enumerate(shards):
+        meta = {f"{META}shard": np.int64(i), f"{META}n_shards": np.int64(len(shards)), f"{META}step": np.int64(step)}
+        paths.append(save_npz(out_dir / f"state-{i:02d}.npz", compressed=False, **dict(shard), **meta))
+    for stale in out_dir.glob("state-*.npz"):  # an earlier save had more shards
+        m = _SHARD.match(stale.name)
+        if m and int(m.group(1)) >= len(shards):
+            stale.unlink()
+    return paths
+
+
+def shard_paths(path: PathLike) -> List[Path]:
+    """The shard files of a state folder (sorted), or `[path]` for a single npz."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if _SHARD.match(p.name))
+        if not found:
+            raise CheckpointError(f"{path}: no state files (state-00.npz, ...) in this folder")
+        return found
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such state file or folder")
+    return [path]
+
+
+def _read(path: Path) -> Dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise CheckpointError(f"{path}: cannot read state ({' '.join(str(e).split()) or type(e).__name__})") from None
+
+
+def load_state(path: PathLike) -> Dict[str, np.ndarray]:
+    """{TF variable name: array} from a state folder or a single npz (shards checked to be
+    one complete save)."""
+    paths = shard_paths(path)
+    arrays: Dict[str, np.ndarray] = {}
+    parts: Dict[str, Dict[int, np.ndarray]] = {}
+    n_parts: Dict[str, int] = {}
+    seen: Dict[int, Path] = {}
+    expect = None
+    for p in paths:
+        data = _read(p)
+        meta = tuple(int(data.pop(f"{META}{k}", -1)) for k in ("shard", "n_shards", "step"))
+        if meta[1] != -1:
+            if expect is None:
+                expect = meta[1:]
+            if meta[1:] != expect:
+                raise CheckpointError(f"{p}: shard of a save at step {meta[2]} with {meta[1]} shards, the others "
+                                      f"are of step {expect[1]} with {expect[0]}; the folder mixes two saves")
+            if meta[0] in seen:
+                raise CheckpointError(f"{p}: shard {meta[0]} is also in {seen[meta[0]]}")
+            seen[meta[0]] = p
+        for key, array in data.items():
+            if key.startswith(f"{META}part/"):
+                i, k, name = key[len(META) + 5:].split("/", 2)
+                parts.setdefault(name, {})[int(i)] = array
+                n_parts[name] = int(k)
+            elif key in arrays:
+                raise CheckpointError(f"{p}: '{key}' is given twice")
+            else:
+                arrays[key] = array
+    if expect is not None and len(seen) != expect[0]:
+        missing = sorted(set(range(expect[0])) - set(seen))
+        where = Path(path) if Path(path).is_dir() else Path(path).parent
+        raise CheckpointError(f"{where}: state of step {expect[1]} has {expect[0]} shards, "
+                              f"shard(s) {', '.join(f'state-{m:02d}.npz' for m in missing)} missing")
+    for name, got in parts.items():
+        if sorted(got) != list(range(n_parts[name])):
+            raise CheckpointError(f"{path}: '{name}' is incomplete ({len(got)} of {n_parts[name]} parts)")
+        arrays[name] = np.concatenate([got[i] for i in range(n_parts[name])])
+    if STEP not in arrays:
+        raise CheckpointError(f"{path}: no '{STEP}' in this state")
+    return arrays
+
+
+def state_step(arrays: Mapping[str, np.ndarray]) -> int:
+    """The training step (G updates done) a state was saved at."""
+    return int(np.asarray(arrays[STEP]))

@@ -1,0 +1,800 @@
+"""MuseGAN training in JAX: the networks of musegan.model and the training step of
+musegan.train, for machines with a GPU and JAX but no TensorFlow.
+
+Weights live in a flat dict keyed by the exact TensorFlow variable names
+(`Generator/bar/drums/time0/kernel`, ...) with the same shapes and layouts, so a
+state moves between the frameworks by name (musegan.state). Every layer is the
+same 2-D matrix product over the same row order as musegan.ops, batch norm in
+training mode is TF's fused kernel (biased batch variance to normalize, epsilon
+1e-3; the moving variance is updated with the Bessel-corrected variance the fused
+op returns, momentum 0.99 by assign_sub), Adam is tf.compat.v1's (separate beta
+powers for D and G). One jitted call runs one whole iteration: 5 D updates (config
+`n_dis_updates_per_gen_update`) and one G update, batches sampled on the device
+from the bit-packed training split of TensorFlow training (data.load_training_data).
+
+Usage (no TensorFlow needed; `python3` with jax, numpy, pyyaml):
+
+    python -m musegan.train_jax EXP_DIR --out STATE_DIR [--init STATE] [--minutes M]
+        [--steps N] [--save-every-minutes K] [--data PATH] [--with-adam]
+
+trains EXP_DIR's model (its params.yaml and config.yaml) from scratch or from
+`--init` (a state folder or npz, e.g. from `musegan export-state`), continuing its
+global step, until global step N (default: config `steps`; it is also the end of the
+learning-rate decay, as for `musegan train --steps`) or M minutes of wall-clock time
+from the start (loading and compiling included), and writes the state to STATE_DIR
+every K minutes, at the end and on SIGINT/SIGTERM. Then, where TensorFlow is:
+
+    musegan import-state EXP_DIR STATE_DIR   # -> EXP_DIR/model/model.ckpt-STEP
+    musegan infer EXP_DIR                    # or evaluate, accompany, train (resumes)
+
+A GPU machine run (the repository copied there, the git-ignored data file carried
+with it; $OUT is what comes back; paper-sized weights are ~30 MiB in 3 shards of at
+most 15 MiB, Adam's moments would triple that):
+
+    set -o pipefail; PYTHONUNBUFFERED=1 python3 -m musegan.train_jax exp/accompaniment/piano \
+        --data data/train_x_rwc_phr.npz --out $OUT/state --minutes 8 --save-every-minutes 2 \
+        2>&1 | tee $OUT/train_jax.log
+
+Measured on a 2-core CPU (jax 0.7.1): the piano-conditional model at batch 64 runs
+0.18 it/s (TF: 0.12) after a 34 s compile.
+"""
+import argparse
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from musegan import design
+from musegan.config import condition_index, load_experiment
+from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_training_data
+from musegan.errors import CheckpointError, DataError, MuseganError, TrainingError
+from musegan.loop import Stop, duration
+from musegan.state import STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
+
+Array = jnp.ndarray
+Params = Dict[str, Array]
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.99
+ADAM_EPSILON = 1e-8
+MOVING = ("/moving_mean", "/moving_variance")
+# TF names of the optimizer state (read off the TrainGraph: both AdamOptimizers are built
+# in scope "optimizers", D's first, so G's beta powers get the suffix "_1")
+ADAM_TF = {"d": ("d_adam", "optimizers/beta1_power", "optimizers/beta2_power"),
+           "g": ("g_adam", "optimizers/beta1_power_1", "optimizers/beta2_power_1")}
+
+
+# ------------------------------------------------------------------------------ ops
+# Each mirrors musegan.ops on 2-D `(rows, channels)` arrays, reshape for reshape.
+
+def leaky_relu(x: Array) -> Array:
+    return jnp.where(x > 0, x, 0.2 * x)
+
+
+def dense(x: Array, kernel: Array, bias: Optional[Array] = None) -> Array:
+    """`(rows, c_in) @ (c_in, units) [+ bias] -> (rows, units)`."""
+    y = x @ kernel
+    return y if bias is None else y + bias
+
+
+def upsample(x: Array, kernel: Array, units: int, bias: Optional[Array] = None) -> Array:
+    """Transposed conv, kernel == stride: `(rows, c) @ (c, factor * units) -> (rows * factor, units)`."""
+    y = (x @ kernel).reshape(-1, units)
+    return y if bias is None else y + bias
+
+
+def downsample(x: Array, factor: int, kernel: Array, bias: Array) -> Array:
+    """Conv, kernel == stride == `factor`: `(rows, c) -> (rows / factor, units)`."""
+    return dense(x.reshape(-1, factor * x.shape[-1]), kernel, bias)
+
+
+def conv_stride2(x: Array, length: int, kernel: Array, bias: Array) -> Array:
+    """Conv kernel 4, stride 2, SAME over sequences of `length` rows: `(rows, c) -> (rows / 2, units)`,
+    kernel `(2, 2c, units)` (pairs of steps folded into channels, as musegan.ops)."""
+    c, units = x.shape[-1], kernel.shape[-1]
+    x = jnp.pad(x.reshape(-1, length, c), ((0, 0), (1, 1), (0, 0)))
+    pairs = x.reshape(-1, 2 * c)  # (sequences * (length / 2 + 1), 2c)
+    both = (pairs @ jnp.concatenate([kernel[0], kernel[1]], axis=1)).reshape(-1, length // 2 + 1, 2 * units)
+    y = both[:, :-1, :units] + both[:, 1:, units:]
+    return y.reshape(-1, units) + bias
+
+
+def batch_norm_train(x: Array, gamma: Array, beta: Array,
+                     epsilon: float = BN_EPSILON) -> Tuple[Array, Array, Array]:
+    """TF fused batch norm, training: `(rows, c)` -> (y, batch mean `(c,)`, batch variance `(c,)`).
+
+    Normalizes with the biased variance; returns the variance with Bessel's
+    correction n / (n - 1), as the fused op does (that is what the moving
+    average takes). Same arithmetic order as its CPU kernel.
+    """
+    n = x.shape[0]
+    mean = jnp.sum(x, axis=0) * (1.0 / n)
+    centered = x - mean
+    var = jnp.sum(jnp.square(centered), axis=0) * (1.0 / n)
+    y = centered * (lax.rsqrt(var + epsilon) * gamma) + beta
+    return y, mean, var * (n / (n - 1) if n > 1 else 1.0)
+
+
+def batch_norm_inference(x: Array, gamma: Array, beta: Array, mean: Array, var: Array,
+                         epsilon: float = BN_EPSILON) -> Array:
+    """TF fused batch norm with given (moving) statistics."""
+    return (x - mean) * (lax.rsqrt(var + epsilon) * gamma) + beta
+
+
+# ------------------------------------------------------------------------- variables
+# A forward pass asks for each variable as get_variable does: by name, with its shape and
+# initializer. `_Lookup` answers from a params dict; `_Recorder` answers zeros and notes
+# the request, which (under jax.eval_shape, so nothing is computed) lists the variables.
+Init = Tuple[str, float]  # ("truncated_normal", stddev) | ("zeros", 0) | ("ones", 0)
+
+
+class _Lookup:
+    def __init__(self, params: Params):
+        self.params = params
+
+    def __call__(self, name: str, shape: Sequence[int], init: Init) -> Array:
+        value = self.params[name]
+        if tuple(value.shape) != tuple(shape):
+            raise ValueError(f"'{name}' has shape {tuple(value.shape)}, the model needs {tuple(shape)}")
+        return value
+
+
+class _Recorder:
+    def __init__(self):
+        self.specs: Dict[str, Tuple[Tuple[int, ...], Init]] = {}
+
+    def __call__(self, name: str, shape: Sequence[int], init: Init) -> Array:
+        self.specs.setdefault(name, (tuple(int(d) for d in shape), init))
+        return jnp.zeros(shape, jnp.float32) if init[0] != "ones" else jnp.ones(shape, jnp.float32)
+
+
+class _Layers:
+    """musegan.ops with variables by TF name; collects batch statistics in training mode."""
+
+    def __init__(self, var: Callable, training: bool):
+        self.var, self.training = var, training
+        self.stats: Dict[str, Tuple[Array, Array]] = {}  # bn scope -> (mean, Bessel-corrected var)
+
+    def _kernel(self, name: str, shape: Sequence[int], fan_in: int) -> Array:
+        return self.var(f"{name}/kernel", shape, ("truncated_normal", (1.0 / fan_in) ** 0.5))
+
+    def _bias(self, name: str, units: int) -> Array:
+        return self.var(f"{name}/bias", [units], ("zeros", 0.0))
+
+    def dense(self, x: Array, units: int, name: str, use_bias: bool = True) -> Array:
+        c_in = x.shape[-1]
+        kernel = self._kernel(name, [c_in, units], c_in)
+        return dense(x, kernel, self._bias(name, units) if use_bias else None)
+
+    def upsample(self, x: Array, factor: int, units: int, name: str, use_bias: bool = True) -> Array:
+        c_in = x.shape[-1]
+        kernel = self._kernel(name, [c_in, factor * units], c_in)
+        return upsample(x, kernel, units, self._bias(name, units) if use_bias else None)
+
+    def downsample(self, x: Array, factor: int, units: int, name: str) -> Array:
+        c_in = factor * x.shape[-1]
+        kernel = self._kernel(name, [c_in, units], c_in)
+        return downsample(x, factor, kernel, self._bias(name, units))
+
+    def conv_stride2(self, x: Array, length: int, units: int, name: str) -> Array:
+        c = x.shape[-1]
+        kernel = self._kernel(name, [2, 2 * c, units], 4 * c)
+        return conv_stride2(x, length, kernel, self._bias(name, units))
+
+    def batch_norm(self, x: Array, name: str) -> Array:
+        c = x.shape[-1]
+        beta = self.var(f"{name}/beta", [c], ("zeros", 0.0))
+        gamma = self.var(f"{name}/gamma", [c], ("ones", 0.0))
+        moving_mean = self.var(f"{name}/moving_mean", [c], ("zeros", 0.0))
+        moving_var = self.var(f"{name}/moving_variance", [c], ("ones", 0.0))
+        if not self.training:
+            return batch_norm_inference(x, gamma, beta, moving_mean, moving_var)
+        y, mean, var = batch_norm_train(x, gamma, beta)
+        self.stats[name] = (mean, var)
+        return y
+
+
+# -------------------------------------------------------------------------- networks
+class MuseGANJax:
+    """musegan.model.MuseGAN as pure functions of a params dict keyed by TF variable names."""
+
+    def __init__(self, params: dict):
+        self.params = params
+        self.design = design.MODELS[params["multitrack"]]
+        self.n_bars, self.n_steps, self.n_pitches, self.n_tracks = params["data_shape"]
+        self.condition = condition_index(params)
+        self.generated = design.generated_tracks(params)
+        self.names = design.scope_names(params)
+        self.slices = design.latent_slices(params)
+        self.latent_size = design.latent_size(params)
+
+    # ------------------------------------------------------------------ generator
+    def generator(self, var: Callable, z: Array, condition: Optional[Array] = None,
+                  training: bool = True) -> Tuple[Array, Dict[str, Tuple[Array, Array]]]:
+        """Latent `(batch, latent_size)` [+ condition `(batch, n_bars, n_steps, n_pitches)`] ->
+        (phrases `(batch, n_bars, n_steps, n_pitches, n_tracks)` in [-1, 1], batch statistics
+        {bn scope: (mean, var)} when `training`). `var` is `_Lookup(params)` or a `_Recorder`."""
+        layers = _Layers(var, training)
+        gp = self.params["generator"]
+        shape = (-1, self.n_bars, self.n_steps, self.n_pitches)
+        parts = {kind: [z[:, a:b] for a, b in spans] for kind, spans in self.slices.items()}
+        shared = []
+        if self.design.shared_latent:
+            shared = [_per_bar(parts["z"][0], self.n_bars),
+                      self._temporal(layers, parts["z_t"][0], "Generator/temporal_shared")]
+        features = self._encoder(layers, condition) if self.condition is not None else None
+        if self.design.one_generator:
+            out = self._bar(layers, jnp.concatenate(shared, -1), features, len(self.generated), "Generator/bar")
+            tracks = out.reshape(shape + (len(self.generated),))
+        else:
+            outs = []
+            for k, i in enumerate(self.generated):
+                private = [_per_bar(parts["z_i"][k], self.n_bars),
+                           self._temporal(layers, parts["z_it"][k], f"Generator/temporal_private/{self.names[i]}")]
+                out = self._bar(layers, jnp.concatenate(shared + private, -1), features, 1,
+                                f"Generator/bar/{self.names[i]}")
+                outs.append(out.reshape(shape))
+            tracks = jnp.stack(outs, axis=-1)
+        if self.condition is not None:
+            c = self.condition
+            tracks = jnp.concatenate([tracks[..., :c], condition[..., None], tracks[..., c:]], axis=-1)
+        return tracks, layers.stats
+
+    def _encoder(self, layers: _Layers, condition: Array) -> List[Array]:
+        """Condition `(batch, n_bars, n_steps, n_pitches)` -> features at each generator
+        resolution, finest first, each `(rows, encoder_channels)`."""
+        ch = self.params["encoder_channels"]
+        scope = "Generator/encoder"
+        h = layers.dense(condition.reshape(-1, 12), ch, f"{scope}/pitch_octave")  # rows (batch, bar, step, octave)
+        h = layers.batch_norm(leaky_relu(h), f"{scope}/pitch_octave/bn")
+        features = [h]
+        for name, factor in design.encoder_layers(self.n_steps, self.n_pitches):
+            h = layers.downsample(h, factor, ch, f"{scope}/{name}")
+            h = layers.batch_norm(leaky_relu(h), f"{scope}/{name}/bn")
+            features.append(h)
+        return features
+
+    def _temporal(self, layers: _Layers, z: Array, scope: str) -> Array:
+        """G_temp: `(batch, d)` -> one vector per bar, `(batch * n_bars, d)`."""
+        d = z.shape[1]
+        first, second = design.temporal_factors(self.n_bars)
+        h = layers.upsample(z, first, self.params["generator"]["temporal_channels"], f"{scope}/layer0", use_bias=False)
+        h = jax.nn.relu(layers.batch_norm(h, f"{scope}/layer0/bn"))
+        h = layers.upsample(h, second, d, f"{scope}/layer1", use_bias=False)
+        return jax.nn.relu(layers.batch_norm(h, f"{scope}/layer1/bn"))
+
+    def _bar(self, layers: _Layers, h: Array, features: Optional[List[Array]], n_out: int, scope: str) -> Array:
+        """G_bar: `(batch * n_bars, latent)` -> `(batch * n_bars * n_steps * n_pitches, n_out)`,
+        with the encoder's features (coarsest first) concatenated at each layer's input."""
+        gp = self.params["generator"]
+        skips = list(features[::-1]) if features is not None else []
+
+        def with_skip(x):
+            return jnp.concatenate([x, skips.pop(0)], -1) if skips else x
+
+        dense_ch = gp["dense_channels"]
+        h = layers.dense(h, dense_ch, f"{scope}/dense", use_bias=False).reshape(-1, dense_ch // 2)  # 2 steps/bar
+        h = jax.nn.relu(layers.batch_norm(h, f"{scope}/dense/bn"))
+        for i, (factor, units) in enumerate(design.bar_time_layers(self.n_steps, gp)):
+            h = layers.upsample(with_skip(h), factor, units, f"{scope}/time{i}", use_bias=False)
+            h = jax.nn.relu(layers.batch_norm(h, f"{scope}/time{i}/bn"))
+        h = layers.upsample(with_skip(h), self.n_pitches // 12, gp["pitch_channels"], f"{scope}/pitch", use_bias=False)
+        h = jax.nn.relu(layers.batch_norm(h, f"{scope}/pitch/bn"))
+        h = layers.dense(with_skip(h), 12 * n_out, f"{scope}/pitch_octave")
+        return jnp.tanh(h.reshape(-1, n_out))
+
+    # -------------------------------------------------------------- discriminator
+    def group(self, x: Array) -> List[Array]:
+        """Phrases -> each discriminator's input `(rows, 12 * channels)`, rows (batch, bar, step, octave)."""
+        if self.design.one_discriminator:
+            return [x.reshape(-1, 12 * self.n_tracks)]
+        groups = []
+        for i in self.generated:
+            own = [x[..., i]] + ([x[..., self.condition]] if self.condition is not None else [])
+            groups.append(jnp.stack(own, -1).reshape(-1, 12 * len(own)))
+        return groups
+
+    def score(self, var: Callable, groups: List[Array]) -> Array:
+        """Groups -> scores `(n_discriminators, batch)`."""
+        layers = _Layers(var, training=False)  # no batch norm in D
+        names = design.discriminator_names(self.params)
+        return jnp.stack([self._score(layers, gx, f"Discriminator/{name}") for gx, name in zip(groups, names)])
+
+    def discriminator(self, var: Callable, x: Array) -> Array:
+        """Phrases `(batch, n_bars, n_steps, n_pitches, n_tracks)` -> scores `(groups, batch)`."""
+        return self.score(var, self.group(x))
+
+    def _score(self, layers: _Layers, gx: Array, scope: str) -> Array:
+        dp = self.params["discriminator"]
+        channels = gx.shape[-1] // 12
+        h = leaky_relu(layers.dense(gx, dp["pitch_channels"][0], f"{scope}/pitch_octave"))
+        h = leaky_relu(layers.downsample(h, self.n_pitches // 12, dp["pitch_channels"][1], f"{scope}/pitch"))
+        length = self.n_steps  # rows now (batch, bar, step)
+        for i, units in enumerate(dp["time_channels"]):
+            h = leaky_relu(layers.conv_stride2(h, length, units, f"{scope}/time{i}"))
+            length //= 2
+        streams = [h.reshape(-1, length * h.shape[-1])]  # rows (batch, bar)
+        if dp["use_chroma"]:
+            x = (gx.reshape(-1, 4, self.n_steps // 4, self.n_pitches // 12, 12 * channels) + 1.0) / 2.0
+            chroma = jnp.sum(x, axis=(2, 3)).reshape(-1, 4 * 12 * channels)
+            streams.append(leaky_relu(layers.dense(chroma, 64, f"{scope}/chroma")))
+        if dp["use_onset"]:
+            x = (gx.reshape(-1, self.n_steps, self.n_pitches, channels) + 1.0) / 2.0
+            previous = jnp.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
+            onset = jnp.sum(jax.nn.relu(x - previous), axis=2)
+            streams.append(leaky_relu(layers.dense(onset.reshape(-1, self.n_steps * channels), 32, f"{scope}/onset")))
+        h = leaky_relu(layers.dense(jnp.concatenate(streams, -1), dp["dense_channels"], f"{scope}/bar_dense"))
+        h = leaky_relu(layers.downsample(h, 2, dp["phrase_channels"], f"{scope}/phrase"))
+        h = h.reshape(-1, (self.n_bars // 2) * dp["phrase_channels"])
+        return layers.dense(h, 1, f"{scope}/score")[:, 0]
+
+    # ------------------------------------------------------------------ variables
+    def variable_specs(self) -> Dict[str, Tuple[Tuple[int, ...], Init]]:
+        """{TF name: (shape, initializer)} of every G and D variable, in TF's creation order."""
+        rec = _Recorder()
+
+        def build(z, condition):
+            x, _ = self.generator(rec, z, condition, training=True)
+            return self.discriminator(rec, x)
+
+        shape = (2, *self.params["data_shape"][:3])
+        cond = jax.ShapeDtypeStruct(shape, jnp.float32) if self.condition is not None else None
+        jax.eval_shape(build, jax.ShapeDtypeStruct((2, self.latent_size), jnp.float32), cond)
+        return rec.specs
+
+
+def _per_bar(z: Array, n_bars: int) -> Array:
+    """`(batch, d)` -> the same vector for every bar, `(batch * n_bars, d)`."""
+    return jnp.broadcast_to(z[:, None, :], (z.shape[0], n_bars, z.shape[1])).reshape(-1, z.shape[1])
+
+
+def init_variables(specs: Dict[str, Tuple[Tuple[int, ...], Init]], key) -> Params:
+    """Fresh values as TF's initializers give them (truncated normal within 2 stddev, zeros, ones)."""
+    out = {}
+    for i, (name, (shape, (kind, stddev))) in enumerate(specs.items()):
+        if kind == "truncated_normal":
+            out[name] = stddev * jax.random.truncated_normal(jax.random.fold_in(key, i), -2.0, 2.0, shape, jnp.float32)
+        else:
+            out[name] = (jnp.ones if kind == "ones" else jnp.zeros)(shape, jnp.float32)
+    return out
+
+
+# ------------------------------------------------------------------------------ data
+def unpack_rows(rows: Array, shape: Sequence[int]) -> Array:
+    """Packed bytes `(k, n_bytes)` (np.packbits, big bit order) -> 0/1 uint8 `(k, *shape)`."""
+    n_bits = int(np.prod(shape))
+    bits = (rows[..., None] >> jnp.arange(7, -1, -1, dtype=jnp.uint8)) & jnp.uint8(1)
+    return bits.reshape(rows.shape[0], -1)[:, :n_bits].reshape(rows.shape[0], *shape)
+
+
+def transpose_batch(x: Array, shifts: Array, is_drums: Sequence[bool]) -> Array:
+    """Shift each phrase of `(k, n_bars, n_steps, n_pitches, n_tracks)` by `shifts[k]` semitones
+    (up when positive); notes shifted out of range are dropped, drum tracks stay (data.transpose)."""
+    n_pitches = x.shape[3]
+    source = jnp.arange(n_pitches)[None, :] - shifts[:, None]  # pitch p takes pitch p - shift
+    valid = ((source >= 0) & (source < n_pitches)).astype(x.dtype)
+    index = jnp.clip(source, 0, n_pitches - 1)[:, None, None, :, None]
+    moved = jnp.take_along_axis(x, jnp.broadcast_to(index, x.shape), axis=3) * valid[:, None, None, :, None]
+    return jnp.where(jnp.asarray(is_drums, bool), x, moved)
+
+
+def sample_batch(key, packed: Array, shape: Sequence[int], batch_size: int, is_drums: Sequence[bool],
+                 transpose: bool) -> Array:
+    """Random phrases (uniform, with replacement, as train.sample_batch) of packed bytes
+    `(n, n_bytes)` -> float32 `(batch, *shape)` in {-1, 1}, randomly transposed -5..+6."""
+    k_index, k_shift = jax.random.split(key)
+    index = jax.random.randint(k_index, (batch_size,), 0, packed.shape[0])
+    x = unpack_rows(packed[index], shape).astype(jnp.float32)
+    if transpose:
+        shifts = jax.random.randint(k_shift, (batch_size,), TRANSPOSE_LOW, TRANSPOSE_HIGH + 1)
+        x = transpose_batch(x, shifts, is_drums)
+    return x * 2.0 - 1.0
+
+
+# ---------------------------------------------------------------------------- losses
+def _mean(t: Array) -> Array:
+    """Mean over the batch, summed over discriminators (each is its own D, so losses add)."""
+    return jnp.sum(jnp.mean(t, axis=1))
+
+
+def d_loss_of(kind: str, d_real: Array, d_fake: Array) -> Array:
+    """train.gan_losses' D loss from scores `(groups, batch)`."""
+    if kind == "wasserstein-gp":
+        return _mean(d_fake) - _mean(d_real)
+    if kind == "hinge":
+        return _mean(jax.nn.relu(1.0 - d_real)) + _mean(jax.nn.relu(1.0 + d_fake))
+    return _mean(jax.nn.softplus(-d_real)) + _mean(jax.nn.softplus(d_fake))
+
+
+def g_loss_of(kind: str, d_fake: Array) -> Array:
+    """train.gan_losses' G loss."""
+    if kind in ("wasserstein-gp", "hinge"):
+        return -_mean(d_fake)
+    if kind == "classic":  # G minimises log(1 - D(G(z)))
+        return -_mean(jax.nn.softplus(d_fake))
+    return _mean(jax.nn.softplus(-d_fake))  # nonsaturating
+
+
+def gan_losses(kind: str, d_real: Array, d_fake: Array) -> Tuple[Array, Array]:
+    """(d_loss, g_loss), as train.gan_losses."""
+    return d_loss_of(kind, d_real, d_fake), g_loss_of(kind, d_fake)
+
+
+def gradient_penalty(model: MuseGANJax, var: Callable, real: Array, fake: Array, eps: Array) -> Array:
+    """Sum over discriminators of mean over examples of (||grad D(x_hat)|| - 1)^2,
+    x_hat = eps * real + (1 - eps) * fake with one eps `(batch,)` per example (train.gradient_penalty)."""
+    batch = real.shape[0]
+    e = eps.reshape(batch, 1, 1, 1, 1)
+    groups = model.group(e * real + (1.0 - e) * fake)
+    grads = jax.grad(lambda gs: jnp.sum(model.score(var, gs)))(groups)
+    penalty = 0.0
+    for grad in grads:  # each discriminator sees only its own group
+        norm = jnp.sqrt(jnp.sum(jnp.square(grad.reshape(batch, -1)), axis=1) + 1e-12)
+        penalty += jnp.mean(jnp.square(norm - 1.0))
+    return penalty
+
+
+def learning_rate(step: Array, config: dict) -> Array:
+    """train._learning_rate: constant, then linear decay to 0 from `lr_decay_start` to `steps`."""
+    base, start, end = config["learning_rate"], config["lr_decay_start"], config["steps"]
+    if start >= end:
+        return jnp.float32(base)
+    frac = (jnp.float32(end) - step.astype(jnp.float32)) / jnp.float32(end - start)
+    return jnp.float32(base) * jnp.clip(frac, 0.0, 1.0)
+
+
+def adam_init(variables: Params, beta1: float, beta2: float) -> dict:
+    """tf.compat.v1 Adam state: zero slots m, v and beta powers starting at beta1, beta2."""
+    zeros = jax.tree.map(jnp.zeros_like, variables)
+    return {"m": zeros, "v": jax.tree.map(jnp.zeros_like, variables),
+            "beta1_power": jnp.float32(beta1), "beta2_power": jnp.float32(beta2)}
+
+
+def adam_update(variables: Params, grads: Params, slots: dict, lr: Array, beta1: float,
+                beta2: float) -> Tuple[Params, dict]:
+    """One tf.compat.v1.train.AdamOptimizer step (ResourceApplyAdam, then the beta powers
+    multiplied): lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m += (g - m)(1 - beta1);
+    v += (g^2 - v)(1 - beta2); var -= lr_t m / (sqrt(v) + 1e-8). All in float32, as TF."""
+    b1, b2, one = jnp.float32(beta1), jnp.float32(beta2), jnp.float32(1.0)
+    alpha = lr * jnp.sqrt(one - slots["beta2_power"]) / (one - slots["beta1_power"])
+    m = jax.tree.map(lambda m, g: m + (g - m) * (one - b1), slots["m"], grads)
+    v = jax.tree.map(lambda v, g: v + (jnp.square(g) - v) * (one - b2), slots["v"], grads)
+    new = jax.tree.map(lambda x, m, v: x - (m * alpha) / (jnp.sqrt(v) + jnp.float32(ADAM_EPSILON)), variables, m, v)
+    return new, {"m": m, "v": v, "beta1_power": slots["beta1_power"] * b1, "beta2_power": slots["beta2_power"] * b2}
+
+
+# --------------------------------------------------------------------------- trainer
+class Trainer:
+    """train.TrainGraph in JAX. The state is a pytree:
+    {"g": trainable G variables, "bn": G moving averages, "d": D variables,
+     "g_adam", "d_adam": Adam slots and beta powers, "step": int32 G updates, "key": PRNG key}."""
+
+    def __init__(self, params: dict, config: dict):
+        self.params, self.config = params, config
+        self.model = MuseGANJax(params)
+        self.specs = self.model.variable_specs()
+        self.g_names = [n for n in self.specs if n.startswith("Generator/") and not n.endswith(MOVING)]
+        self.bn_names = [n for n in self.specs if n.endswith(MOVING)]
+        self.d_names = [n for n in self.specs if n.startswith("Discriminator/")]
+        self.shape = tuple(params["data_shape"])
+        self.batch = config["batch_size"]
+
+    # ---------------------------------------------------------------- state
+    def init_state(self, key) -> dict:
+        """Fresh weights (TF's initializers), fresh Adam, step 0."""
+        k_init, k_train = jax.random.split(key)
+        values = init_variables(self.specs, k_init)
+        b1, b2 = self.config["adam_beta1"], self.config["adam_beta2"]
+        g = {n: values[n] for n in self.g_names}
+        d = {n: values[n] for n in self.d_names}
+        return {"g": g, "bn": {n: values[n] for n in self.bn_names}, "d": d,
+                "g_adam": adam_init(g, b1, b2), "d_adam": adam_init(d, b1, b2),
+                "step": jnp.int32(0), "key": k_train}
+
+    def n_parameters(self) -> Dict[str, int]:
+        """Trainable parameters, as train.TrainGraph.n_params."""
+        size = lambda names: int(sum(np.prod(self.specs[n][0]) for n in names))
+        return {"generator": size(self.g_names), "discriminator": size(self.d_names)}
+
+    def to_flat(self, state: dict, with_adam: bool = False) -> Dict[str, np.ndarray]:
+        """{TF variable name: numpy array} of a state (what musegan.state writes)."""
+        state = jax.device_get(state)
+        flat = {n: np.asarray(v, np.float32) for part in ("g", "bn", "d") for n, v in state[part].items()}
+        flat[STEP] = np.asarray(state["step"], np.int64)
+        if with_adam:
+            for who in ("d", "g"):
+                slot, p1, p2 = ADAM_TF[who]
+                adam = state[f"{who}_adam"]
+                for n in adam["m"]:
+                    flat[f"optimizers/{n}/{slot}"] = np.asarray(adam["m"][n], np.float32)
+                    flat[f"optimizers/{n}/{slot}_1"] = np.asarray(adam["v"][n], np.float32)
+                flat[p1] = np.asarray(adam["beta1_power"], np.float32)
+                flat[p2] = np.asarray(adam["beta2_power"], np.float32)
+        return flat
+
+    def from_flat(self, flat: Dict[str, np.ndarray], source: str, key) -> Tuple[dict, List[str]]:
+        """A state from {TF name: array} (e.g. musegan.state.load_state); every G and D
+        variable and `global_step` must be there with its shape. Adam state is optional per
+        optimizer (all of its slots and beta powers, or none: Adam restarts). Returns
+        (state, notes) with a note for each optimizer that restarts."""
+        required = list(self.specs) + [STEP]
+        missing = [n for n in required if n not in flat]
+        if missing:
+            raise CheckpointError(f"{source}: state does not match this experiment's model "
+                                  f"({len(missing)} variables are not in it, e.g. '{missing[0]}')")
+        for name, (shape, _) in self.specs.items():
+            if tuple(flat[name].shape) != shape:
+                raise CheckpointError(f"{source}: '{name}' has shape {tuple(flat[name].shape)} in the state, "
+                                      f"{shape} in the model; was params.yaml changed?")
+        adam_names = {}
+        for who, names in (("d", self.d_names), ("g", self.g_names)):
+            slot, p1, p2 = ADAM_TF[who]
+            adam_names[who] = ([f"optimizers/{n}/{slot}" for n in names] + [f"optimizers/{n}/{slot}_1" for n in names]
+                               + [p1, p2])
+        known = set(required) | {n for names in adam_names.values() for n in names}
+        unknown = sorted(set(flat) - known)
+        if unknown:
+            raise CheckpointError(f"{source}: '{unknown[0]}' ({len(unknown)} names in all) is not a variable "
+                                  "of this experiment's model")
+        f32 = lambda n: jnp.asarray(flat[n], jnp.float32)
+        state = {"g": {n: f32(n) for n in self.g_names}, "bn": {n: f32(n) for n in self.bn_names},
+                 "d": {n: f32(n) for n in self.d_names}, "step": jnp.int32(int(flat[STEP])), "key": key}
+        notes = []
+        for who, names in (("d", self.d_names), ("g", self.g_names)):
+            present = [n for n in adam_names[who] if n in flat]
+            slot, p1, p2 = ADAM_TF[who]
+            if not present:
+                state[f"{who}_adam"] = adam_init(state[who], self.config["adam_beta1"], self.config["adam_beta2"])
+                notes.append(f"{who.upper()} Adam restarts (no optimizer state in {source})")
+                continue
+            if len(present) != len(adam_names[who]):
+                absent = next(n for n in adam_names[who] if n not in flat)
+                raise CheckpointError(f"{source}: incomplete optimizer state (has {len(present)} of "
+                                      f"{len(adam_names[who])} {slot} variables, not '{absent}')")
+            for n in names:
+                if flat[f"optimizers/{n}/{slot}"].shape != flat[n].shape:
+                    raise CheckpointError(f"{source}: 'optimizers/{n}/{slot}' does not have the shape of '{n}'")
+            state[f"{who}_adam"] = {"m": {n: f32(f"optimizers/{n}/{slot}") for n in names},
+                                    "v": {n: f32(f"optimizers/{n}/{slot}_1") for n in names},
+                                    "beta1_power": f32(p1).reshape(()), "beta2_power": f32(p2).reshape(())}
+        return state, notes
+
+    # ---------------------------------------------------------------- steps
+    def generate(self, g: Params, bn: Params, z: Array, condition: Optional[Array], training: bool = True):
+        """(phrases, batch statistics) of the generator with variables `g` and `bn`."""
+        return self.model.generator(_Lookup({**g, **bn}), z, condition, training)
+
+    def condition_of(self, real: Optional[Array]) -> Optional[Array]:
+        c = self.model.condition
+        return None if c is None else real[..., c]
+
+    def d_loss(self, d: Params, real: Array, fake: Array, eps: Array) -> Array:
+        """TrainGraph.d_loss of D variables `d` for a real batch and the generator's `fake`
+        (both `(batch, *data_shape)`) and gradient-penalty eps `(batch,)`."""
+        var = _Lookup(d)
+        loss = d_loss_of(self.config["gan_loss"], self.model.discriminator(var, real),
+                         self.model.discriminator(var, fake))
+        if self.config["gradient_penalty_weight"] > 0:
+            loss += self.config["gradient_penalty_weight"] * gradient_penalty(self.model, var, real, fake, eps)
+        return loss
+
+    def g_loss(self, g: Params, bn: Params, d: Params, g_real: Optional[Array],
+               g_z: Array) -> Tuple[Array, Dict[str, Tuple[Array, Array]]]:
+        """(TrainGraph.g_loss, the generator's batch statistics)."""
+        fake, stats = self.generate(g, bn, g_z, self.condition_of(g_real))
+        return g_loss_of(self.config["gan_loss"], self.model.discriminator(_Lookup(d), fake)), stats
+
+    def d_grads(self, state: dict, real: Array, z: Array, eps: Array) -> Tuple[Array, Params]:
+        """(d_loss, its gradients w.r.t. the D variables) of TrainGraph.d_train's run."""
+        fake, _ = self.generate(state["g"], state["bn"], z, self.condition_of(real))
+        return jax.value_and_grad(self.d_loss)(state["d"], real, fake, eps)
+
+    def d_apply(self, state: dict, grads: Params) -> dict:
+        """D's Adam step at the current learning rate (the step counts G updates only)."""
+        lr = learning_rate(state["step"], self.config)
+        d, slots = adam_update(state["d"], grads, state["d_adam"], lr, self.config["adam_beta1"],
+                               self.config["adam_beta2"])
+        return {**state, "d": d, "d_adam": slots}
+
+    def d_update(self, state: dict, real: Array, z: Array, eps: Array) -> Tuple[dict, Array]:
+        """One run of TrainGraph.d_train: (new state, d_loss before the update)."""
+        loss, grads = self.d_grads(state, real, z, eps)
+        return self.d_apply(state, grads), loss
+
+    def g_grads(self, state: dict, g_real: Optional[Array], g_z: Array):
+        """(g_loss, its gradients w.r.t. the trainable G variables, batch statistics)."""
+        (loss, stats), grads = jax.value_and_grad(self.g_loss, has_aux=True)(
+            state["g"], state["bn"], state["d"], g_real, g_z)
+        return loss, grads, stats
+
+    def g_apply(self, state: dict, grads: Params, stats: Dict[str, Tuple[Array, Array]]) -> dict:
+        """G's Adam step, the batch-norm moving averages, step + 1 (TrainGraph.g_train).
+
+        TF updates the moving averages with the statistics of the D step's generator
+        call, which g_train recomputes on a fresh draw of (latent, real batch) with the
+        same weights; here the G step's own draw gives them: the same distribution,
+        without a third generator pass.
+        """
+        lr = learning_rate(state["step"], self.config)
+        g, slots = adam_update(state["g"], grads, state["g_adam"], lr, self.config["adam_beta1"],
+                               self.config["adam_beta2"])
+        decay = jnp.float32(1.0 - BN_MOMENTUM)
+        bn = dict(state["bn"])
+        for scope, (mean, var) in stats.items():
+            for suffix, value in (("/moving_mean", mean), ("/moving_variance", var)):
+                moving = bn[scope + suffix]
+                bn[scope + suffix] = moving - decay * (moving - value)  # assign_sub, as ops.batch_norm
+        return {**state, "g": g, "g_adam": slots, "bn": bn, "step": state["step"] + 1}
+
+    def g_update(self, state: dict, g_real: Optional[Array], g_z: Array) -> Tuple[dict, Array]:
+        """One run of TrainGraph.g_train: (new state, g_loss before the update)."""
+        loss, grads, stats = self.g_grads(state, g_real, g_z)
+        return self.g_apply(state, grads, stats), loss
+
+    def sample(self, key, packed: Array) -> Array:
+        return sample_batch(key, packed, self.shape, self.batch, self.params["is_drums"],
+                            self.config["use_random_transpose"])
+
+    def iteration(self, state: dict, packed: Array) -> Tuple[dict, Tuple[Array, Array]]:
+        """`n_dis_updates_per_gen_update` D updates then one G update, each on fresh batches,
+        latents and eps: (state, (last d_loss, g_loss)). Pure; jit it (`compile`)."""
+        key, k_iter = jax.random.split(state["key"])
+        n_dis = self.config["n_dis_updates_per_gen_update"]
+
+        def d_step(i, carry):
+            st, _ = carry
+            k_real, k_z, k_eps = jax.random.split(jax.random.fold_in(k_iter, i), 3)
+            real = self.sample(k_real, packed)
+            z = jax.random.normal(k_z, (self.batch, self.model.latent_size), jnp.float32)
+            eps = jax.random.uniform(k_eps, (self.batch,), jnp.float32)
+            return self.d_update(st, real, z, eps)
+
+        state, d_loss = lax.fori_loop(0, n_dis, d_step, (state, jnp.float32(0.0)))
+        k_real, k_z = jax.random.split(jax.random.fold_in(k_iter, n_dis))
+        g_real = self.sample(k_real, packed) if self.model.condition is not None else None
+        g_z = jax.random.normal(k_z, (self.batch, self.model.latent_size), jnp.float32)
+        state, g_loss = self.g_update(state, g_real, g_z)
+        return {**state, "key": key}, (d_loss, g_loss)
+
+    def compile(self, state: dict, packed: Array):
+        """The iteration compiled for these shapes (the state's buffers are donated)."""
+        return jax.jit(self.iteration, donate_argnums=0).lower(state, packed).compile()
+
+
+# ---------------------------------------------------------------------------- loop
+def _finite(state: dict) -> bool:
+    """All weights finite (one device reduction)."""
+    checks = [jnp.all(jnp.isfinite(x)) for part in ("g", "bn", "d") for x in state[part].values()]
+    return bool(jnp.all(jnp.stack(checks)))
+
+
+def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Optional[float] = None,
+          steps: Optional[int] = None, save_every_minutes: float = 10.0, data: Optional[Path] = None,
+          with_adam: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`."""
+    t_start = time.time()
+    deadline = t_start + 60.0 * minutes if minutes is not None else float("inf")
+    exp_dir, out = Path(exp_dir), Path(out)
+    config, params = load_experiment(exp_dir)
+    if data is not None:
+        config["data"] = str(data)
+    if steps is not None:
+        config["steps"] = steps
+    devices = jax.devices()
+    log(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {', '.join(str(d) for d in devices)}")
+    train_data, _ = load_training_data(config)
+    if tuple(train_data.shape) != tuple(params["data_shape"]):
+        raise DataError(f"{config['data']}: phrases of shape {tuple(train_data.shape)} "
+                        f"do not match data_shape {list(params['data_shape'])} in params")
+    trainer = Trainer(params, config)
+    key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]), 0)
+    if init is not None:
+        flat = load_state(init)
+        step0 = state_step(flat)
+        # a fresh random stream per resumed step, so a resumed run does not replay batches
+        state, notes = trainer.from_flat(flat, str(init), jax.random.fold_in(key, step0))
+        log(f"initialized from {init} at step {step0}" + "".join(f"; {n}" for n in notes))
+    else:
+        state = trainer.init_state(key)
+    n = trainer.n_parameters()
+    log(f"{exp_dir}: {params['multitrack']} model, condition track {params['condition_track']}, "
+        f"G {n['generator']:,} / D {n['discriminator']:,} parameters, {len(train_data):,} training phrases, "
+        f"batch {config['batch_size']}; step {int(state['step'])}/{config['steps']}")
+
+    def save(state, losses) -> None:
+        if losses is not None and not all(np.isfinite(float(x)) for x in losses):
+            raise TrainingError(f"{exp_dir}: loss became NaN/inf (d {float(losses[0])}, g {float(losses[1])}) "
+                                f"before step {int(state['step'])}; the last good state is kept in {out}")
+        if not _finite(state):
+            raise TrainingError(f"{exp_dir}: weights became NaN/inf before step {int(state['step'])}; "
+                                f"the last good state is kept in {out}")
+        t = time.time()
+        paths = save_state(out, trainer.to_flat(state, with_adam))
+        log(f"saved step {int(state['step'])} to {out} ({len(paths)} files, "
+            f"{sum(p.stat().st_size for p in paths) / 2 ** 20:.1f} MiB, {time.time() - t:.1f} s)")
+
+    with Stop() as stop:  # from here a SIGINT/SIGTERM saves the state and stops
+        packed = jax.device_put(jnp.asarray(train_data.packed))
+        t0 = time.time()
+        step_fn = trainer.compile(state, packed)
+        log(f"compiled one iteration ({config['n_dis_updates_per_gen_update']} D + 1 G updates) "
+            f"in {time.time() - t0:.1f} s")
+        step = first_step = int(state["step"])
+        losses = None
+        pending = deque()
+        t_loop = t_log = t_save = time.time()
+        step_log = step
+        while step < config["steps"] and stop.signal is None and time.time() < deadline:
+            state, losses = step_fn(state, packed)
+            step += 1
+            pending.append(losses[1])
+            if len(pending) > 2:  # keep the device queue short so the clock checks mean something
+                pending.popleft().block_until_ready()
+            now = time.time()
+            if now - t_log >= 30.0 or step == first_step + 1:
+                d_loss, g_loss = (float(x) for x in losses)
+                now = time.time()
+                rate = (step - step_log) / max(now - t_log, 1e-9)
+                eta = min((config["steps"] - step) / rate if rate > 0 else float("inf"), deadline - now)
+                log(f"step {step}/{config['steps']}  d_loss {d_loss:9.4f}  g_loss {g_loss:9.4f}  "
+                    f"{rate:.2f} it/s  ETA {duration(eta)}")
+                if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
+                    raise TrainingError(f"{exp_dir}: loss became NaN/inf at step {step} (d {d_loss}, g {g_loss}); "
+                                        f"the last good state is kept in {out}")
+                t_log, step_log = now, step
+            if save_every_minutes > 0 and now - t_save >= 60.0 * save_every_minutes:
+                save(state, losses)
+                t_save = time.time()
+        jax.block_until_ready(state)
+        wall = time.time() - t_loop
+        save(state, losses)
+    done = step - first_step
+    log(f"{done} iterations in {wall:.1f} s ({done / max(wall, 1e-9):.2f} it/s); step {step}"
+        + (f"; stopped by {stop.signal}" if stop.signal else ""))
+    result = {"step": step, "iterations": done, "seconds": wall, "stopped_by": stop.signal}
+    if losses is not None:
+        result.update(d_loss=float(losses[0]), g_loss=float(losses[1]))
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m musegan.train_jax",
+                                description="Train an experiment's MuseGAN in JAX; states are keyed by TF names.")
+    p.add_argument("exp_dir", type=Path, help="experiment folder (params.yaml, config.yaml)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the state files state-NN.npz")
+    p.add_argument("--init", type=Path, default=None, help="state folder or npz to start from (its step continues)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget from start, compile included")
+    p.add_argument("--steps", type=int, default=None, help="target global step (overrides config 'steps')")
+    p.add_argument("--save-every-minutes", type=float, default=10.0, help="0: save only at the end")
+    p.add_argument("--data", type=Path, default=None, help="override config 'data'")
+    p.add_argument("--with-adam", action="store_true", help="also write the Adam moments (3x the size)")
+    return p
+
+
+def main(argv=None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        result = train(args.exp_dir, args.out, init=args.init, minutes=args.minutes, steps=args.steps,
+                       save_every_minutes=args.save_every_minutes, data=args.data, with_adam=args.with_adam,
+                       log=lambda line: print(line, flush=True))
+    except MuseganError as e:
+        print(f"musegan train_jax: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("musegan train_jax: interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)
+    if result["stopped_by"]:  # saved, but not done: exit as the signal would (130, 143)
+        import signal
+
+        sys.exit(128 + signal.Signals[result["stopped_by"]].value)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    main()
