@@ -4,7 +4,7 @@ Training state: `tf.compat.v1.train.Saver` checkpoints in `EXP_DIR/model/`
 (TensorFlow writes each to temporary names and renames it into place, and
 updates the `checkpoint` index file atomically afterwards, so a kill leaves
 the previous checkpoint the latest). Shipped weights: `EXP_DIR/pretrained/
-generator.npz`, the generator's variables only, as float16.
+generator.npz`, the generator's variables only, mostly float16.
 """
 import glob
 import zipfile
@@ -211,10 +211,19 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
 
 
 def export_generator(exp_dir: Path, names, out: Path) -> Path:
-    """Write the generator variables `names` of the experiment's weights to `out` as
-    float16: what a user needs to generate, at half the size."""
+    """Write the generator variables `names` of the experiment's weights to `out`:
+    what a user needs to generate, at about half the size (see `_compact`)."""
     weights, _ = generator_weights(exp_dir)
-    return save_npz(out, **{name: np.asarray(weights[name]).astype(np.float16) for name in names})
+    return save_npz(out, **{name: _compact(name, np.asarray(weights[name])) for name in names})
+
+
+def _compact(name: str, value: np.ndarray) -> np.ndarray:
+    """float16, except batch-norm statistics and anything float16 cannot hold: a trained
+    generator's moving variances reach 1e5, past float16's 65504 (they became inf)."""
+    if name.endswith(("moving_mean", "moving_variance")):
+        return value.astype(np.float32)
+    half = value.astype(np.float16)
+    return half if np.isfinite(half).all() else value.astype(np.float32)
 
 
 # ------------------------------------------------------------------ states (musegan.state)

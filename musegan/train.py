@@ -131,13 +131,14 @@ class TrainGraph:
         if config["gradient_penalty_weight"] > 0:
             self.d_loss += config["gradient_penalty_weight"] * gradient_penalty(model, real, fake, eps=self.eps)
 
-        # G step: fresh batch and latent (conditions come from real phrases). Its batch-norm
-        # moving averages are the UPDATE_OPS of the D step's generator above (scope
-        # "Generator/"; this second call lives in "Generator_1/"), computed afresh when
-        # g_train runs: batch statistics of an independent draw of the same distribution.
+        # G step: fresh batch and latent (conditions come from real phrases). Batch-norm
+        # moving averages follow this step's own batch statistics: tying g_train to the D
+        # step's generator pass instead would recompute that whole pass in every G update.
         self.g_real = g_real = real_batch() if c is not None else None
         self.g_z = latent()
+        n_updates = len(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
         g_fake = model.generator(self.g_z, g_real[..., c] if c is not None else None, training=True)
+        bn_updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)[n_updates:]
         _, self.g_loss = gan_losses(config["gan_loss"], d_real, model.discriminator(g_fake))
 
         self.learning_rate = _learning_rate(self.step, config)
@@ -146,7 +147,7 @@ class TrainGraph:
         d_vars = v1.trainable_variables("Discriminator/")
         with v1.variable_scope("optimizers"):
             self.d_train = v1.train.AdamOptimizer(name="d_adam", **adam).minimize(self.d_loss, var_list=d_vars)
-            with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS, "Generator/")):
+            with tf.control_dependencies(bn_updates):
                 self.g_train = v1.train.AdamOptimizer(name="g_adam", **adam).minimize(
                     self.g_loss, var_list=g_vars, global_step=self.step)
         self.n_params = {"generator": count_parameters(g_vars), "discriminator": count_parameters(d_vars)}

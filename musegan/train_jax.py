@@ -614,13 +614,8 @@ class Trainer:
         return loss, grads, stats
 
     def g_apply(self, state: dict, grads: Params, stats: Dict[str, Tuple[Array, Array]]) -> dict:
-        """G's Adam step, the batch-norm moving averages, step + 1 (TrainGraph.g_train).
-
-        TF updates the moving averages with the statistics of the D step's generator
-        call, which g_train recomputes on a fresh draw of (latent, real batch) with the
-        same weights; here the G step's own draw gives them: the same distribution,
-        without a third generator pass.
-        """
+        """G's Adam step, the batch-norm moving averages from the G step's own batch
+        statistics, step + 1 (TrainGraph.g_train)."""
         lr = learning_rate(state["step"], self.config)
         g, slots = adam_update(state["g"], grads, state["g_adam"], lr, self.config["adam_beta1"],
                                self.config["adam_beta2"])
