@@ -29,6 +29,6 @@ setup(
         # tests/test_train_jax.py compares it with the TensorFlow graphs, so the tests need it
         "test": ["pytest>=7", "hypothesis>=6.0", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0", *JAX],
     },
-    entry_points={"console_scripts": ["musegan=musegan.cli:main"]},
+    entry_points={"console_scripts": ["musegan=musegan.cli:run"]},
     license="MIT",
 )

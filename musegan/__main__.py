@@ -1,3 +1,3 @@
-from musegan.cli import main
+from musegan.cli import run
 
-main()
+run()

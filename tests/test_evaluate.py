@@ -193,3 +193,26 @@ def test_condition_dir_phrases_condition_the_model(tmp_path):
     assert conditions[:, 0, 0, 60 - 24].all() and conditions[:, 1, 0, 65 - 24].all()
     assert conditions.sum() == 3 * 16 * conditions[0, 0, :12, 60 - 24].sum()
     assert result["info"]["conditions"] == str(tmp_path / "midi")
+
+
+def test_paper_best_distance_is_the_goal_of_the_shipped_models():
+    best, td = evaluate.paper_best_distance(conditional=True)
+    # |row - LPD data| minimised over the conditional jamming, composer, hybrid rows (SPEC, Table 1-2)
+    assert best["EB"]["B"] == pytest.approx(3.46)  # jamming 4.60 vs 8.06
+    assert best["QN"]["S"] == pytest.approx(22.5)  # hybrid 67.1 vs 89.6
+    assert best["DP"] == pytest.approx(3.0)
+    assert "P" not in best["EB"]  # the piano is given, the paper reports no piano column
+    assert td[evaluate.PAPER_TD_PAIRS.index("GP")] == pytest.approx(0.01)
+    scratch, td = evaluate.paper_best_distance(conditional=False)
+    assert scratch["QN"]["B"] == pytest.approx(45.4) and "P" not in scratch["EB"]  # no data column for P
+    assert td == ()
+
+
+def test_goal_summary_counts_metrics_within_the_papers_best():
+    params = {"track_names": ["Drums", "Piano", "Guitar", "Bass", "Strings"], "condition_track": "piano"}
+    difference = {"EB": {"bass": 3.46, "drums": 3.6}, "UPC": {"guitar": 0.5}, "QN": {"strings": 30.0},
+                  "DP": 0.1, "TD": {"guitar-piano": 0.2}}
+    line = evaluate.goal_summary(difference, params)
+    assert "on 3 of 6 metrics" in line
+    assert "Met: EB B 3.46 vs 3.46, UPC G 0.50 vs 0.71, DP 0.10 vs 3.00." in line
+    assert "Not met: EB D 3.60 vs 3.53, QN S 30.00 vs 22.50, TD G-P 0.20 vs 0.01." in line
