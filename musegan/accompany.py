@@ -58,6 +58,7 @@ import mido
 import numpy as np
 
 from musegan import io, midi
+from musegan.cli import quiet_stderr
 from musegan.config import FAMILIES, condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 
@@ -363,35 +364,6 @@ def _read_input(input_path: Path, track: Optional[str], params: dict, config: di
 # --------------------------------------------------------------------------- generation
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Hold back what TensorFlow's C++ side prints on stderr while it loads (CUDA probing,
-    CPU feature notes: it ignores TF_CPP_MIN_LOG_LEVEL that early); replayed if loading fails
-    with an unexpected error."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable fd 2: nothing to hold back
-        yield
-        return
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except MuseganError:
-            raise
-        except BaseException:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            held.seek(0)
-            os.write(2, held.read()[-20000:])
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _has_weights(exp_dir: Path) -> bool:
     """Whether the experiment holds any weights at all, looked at without TensorFlow (which
     `checkpoint` imports): a checkpoint file of any step, or shipped pretrained weights."""
@@ -408,7 +380,7 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, va
     the first run whatever the batch, so the batch itself is timed as generation alone.
     """
     t0 = time.perf_counter()
-    with _quiet_stderr():
+    with quiet_stderr():
         from musegan.inference import Generator, binarize
 
         gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))

@@ -1,7 +1,9 @@
 """`musegan <command>`: parses arguments and delegates; all work lives in the modules."""
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from musegan.errors import MuseganError
@@ -138,7 +140,38 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
 def _call(module: str, function: str, *args):
     import importlib
 
-    return getattr(importlib.import_module(module), function)(*args)
+    with quiet_stderr():  # most command modules import TensorFlow
+        loaded = importlib.import_module(module)
+    return getattr(loaded, function)(*args)
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Hold back what TensorFlow's C++ side prints on stderr while it loads (CUDA probing,
+    the oneDNN note: absl ignores TF_CPP_MIN_LOG_LEVEL that early); replayed if loading
+    fails with an unexpected error."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2: nothing to hold back
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except MuseganError:
+            raise
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read()[-20000:])
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def select_device(gpu) -> None:

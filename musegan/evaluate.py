@@ -388,7 +388,10 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     config, params = cfg.load_experiment(exp_dir)
     json_path, md_path, png_path = _targets(out, ("metrics.json", "report.md", "samples.png"), overwrite)
     if generate is None:
-        from musegan.inference import generate_phrases as generate
+        from musegan.cli import quiet_stderr
+
+        with quiet_stderr():
+            from musegan.inference import generate_phrases as generate
     n_bars = params["data_shape"][0]
     n_phrases = -(-n_bars_total // n_bars)
     condition = cfg.condition_index(params)
