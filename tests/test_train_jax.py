@@ -221,9 +221,17 @@ def test_training_iteration_matches_tf(case):
     assert int(got["global_step"]) == int(want["global_step"]) == 1
     moved = [n for n in case.weights if not np.allclose(want[n], case.weights[n])]
     assert len(moved) > 0.9 * len(case.weights)  # the step did update (nearly) everything
-    worst = max((_max_diff(got[n], want[n]), n) for n in want if n != "global_step")
-    # one Adam step moves a variable by at most ~lr = 1e-3: 3e-5 is 3% of that
-    assert worst[0] < 3e-5, worst
+    # One Adam step moves a variable by about lr = 1e-3 whatever the gradient's size, so
+    # where a gradient is ~0 its sign is round-off (TF's threaded reductions are not
+    # deterministic) and the step can go either way. So: 3e-5 (3% of a step) for all
+    # but one in 1,000 elements, and no element off by more than two steps.
+    diffs = {n: np.abs(np.asarray(got[n], np.float64) - np.asarray(want[n], np.float64)).ravel()
+             for n in want if n != "global_step"}
+    everything = np.concatenate(list(diffs.values()))
+    off = {n: int((d >= 3e-5).sum()) for n, d in diffs.items() if (d >= 3e-5).any()}
+    assert (everything >= 3e-5).mean() < 1e-3, off
+    assert everything.max() < 2.5e-3, max((d.max(), n) for n, d in diffs.items())
+    assert not any(n.endswith(("moving_mean", "moving_variance", "_power")) for n in off), off
 
 
 def test_adam_matches_tf_adam_optimizer():
