@@ -222,7 +222,8 @@ def _compact(name: str, value: np.ndarray) -> np.ndarray:
     generator's moving variances reach 1e5, past float16's 65504 (they became inf)."""
     if name.endswith(("moving_mean", "moving_variance")):
         return value.astype(np.float32)
-    half = value.astype(np.float16)
+    with np.errstate(over="ignore"):  # an overflow is what this checks for
+        half = value.astype(np.float16)
     return half if np.isfinite(half).all() else value.astype(np.float32)
 
 
