@@ -82,6 +82,8 @@ def make_experiment(tmp: Path, density: float = 0.02, drum_density: float = 0.00
 
 def phases(exp: Path, song: Path, out: Path, repeats: int) -> dict:
     """One in-process run, phase by phase, then the batched generation call alone, repeated."""
+    import musegan  # noqa: F401 (first: it sets TensorFlow's environment, read at its import)
+
     t = time.perf_counter()
     import tensorflow  # noqa: F401
 

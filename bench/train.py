@@ -67,8 +67,9 @@ def graph_flops(graph, target) -> int:
 
 def worker(model: str, cache: Path, iterations: int) -> dict:
     import numpy as np
-    import tensorflow as tf
 
+    import musegan  # noqa: F401 (first: it sets TensorFlow's environment, read at its import)
+    import tensorflow as tf
     from musegan import config as cfg
     from musegan.data import load_phrases
     from musegan.model import count_parameters
