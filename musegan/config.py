@@ -207,28 +207,23 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
 
 def load_params(path: Optional[Path] = None, overrides: Optional[Dict] = None) -> Dict[str, Any]:
     """Params from `path` (a YAML file; None = defaults) merged over the defaults, validated."""
-    params = defaults("params")
-    source = "params"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        params = _merge(params, _read_yaml(path), path)
-    if overrides:
-        params = _merge(params, overrides, Path(source))
-    return validate_params(params, source)
+    return _load("params", validate_params, path, overrides)
 
 
 def load_config(path: Optional[Path] = None, overrides: Optional[Dict] = None) -> Dict[str, Any]:
     """Run config from `path` (None = defaults) merged over the defaults, validated."""
-    config = defaults("config")
-    source = "config"
+    return _load("config", validate_config, path, overrides)
+
+
+def _load(kind: str, validate, path: Optional[Path], overrides: Optional[Dict]) -> Dict[str, Any]:
+    values, source = defaults(kind), kind
     if path is not None:
         path = Path(path)
         source = str(path)
-        config = _merge(config, _read_yaml(path), path)
+        values = _merge(values, _read_yaml(path), path)
     if overrides:
-        config = _merge(config, overrides, Path(source))
-    return validate_config(config, source)
+        values = _merge(values, overrides, Path(source))
+    return validate(values, source)
 
 
 def load_experiment(exp_dir: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:

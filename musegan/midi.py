@@ -158,19 +158,14 @@ def _read_bytes(path: Path) -> bytes:
     """The file's bytes; MidiDataError for a missing, unreadable, non-regular, empty or huge file."""
     try:
         info = path.stat()
-    except FileNotFoundError:
-        raise MidiDataError(path, VANISHED, "file not found") from None
-    except OSError as e:
-        raise MidiDataError(path, UNREADABLE, f"cannot read ({e.strerror or e})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise MidiDataError(path, UNREADABLE, "is a folder, not a file")
-    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-        raise MidiDataError(path, UNREADABLE, "not a regular file")
-    if info.st_size > MAX_BYTES:
-        raise MidiDataError(path, TOO_LARGE, f"{info.st_size / 2 ** 20:.0f} MB, over the "
-                                             f"{MAX_BYTES // 2 ** 20} MB a MIDI file is read up to")
-    try:
-        data = path.read_bytes()
+        if stat.S_ISDIR(info.st_mode):
+            raise MidiDataError(path, UNREADABLE, "is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise MidiDataError(path, UNREADABLE, "not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise MidiDataError(path, TOO_LARGE, f"{info.st_size / 2 ** 20:.0f} MB, over the "
+                                                 f"{MAX_BYTES // 2 ** 20} MB a MIDI file is read up to")
+        data = path.read_bytes()  # may vanish or fail between stat() and here
     except FileNotFoundError:
         raise MidiDataError(path, VANISHED, "file not found") from None
     except OSError as e:

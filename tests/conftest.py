@@ -1,4 +1,5 @@
 """Shared test helpers: write small MIDI files with exactly known contents."""
+import itertools
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
@@ -20,7 +21,7 @@ def write_midi(path: Path, tracks: Sequence[Dict], tempos: Sequence[Tuple[float,
     events = [(int(b * tpq), mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))) for b, bpm in tempos]
     events += [(int(b * tpq), mido.MetaMessage("time_signature", numerator=n, denominator=d)) for b, n, d in meters]
     midi.tracks.append(_track(events))
-    channels = iter(c for c in range(16) if c != 9)
+    channels = itertools.cycle(c for c in range(16) if c != 9)  # more than 15 parts share channels
     for spec in tracks:
         channel = 9 if spec.get("drum") else next(channels)
         events = [(0, mido.MetaMessage("track_name", name=spec.get("name", ""))),

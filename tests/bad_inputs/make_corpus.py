@@ -41,7 +41,7 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: tiny_exp
+sys.path.insert(0, str(HERE.parent))  # tests/: tiny_exp, conftest
 
 PREVIOUS = b"a previous result: must survive\n"  # content of outputs that exist before a run
 
@@ -109,35 +109,9 @@ def band_bytes(n_bars: int = 8, fmt: int = 1, conductor: Sequence = ((0, tempo(5
 
 def song(path: Path, parts: Sequence[Dict], bpm: float = 120, meters=((0, 4, 4),), tpq: int = 480) -> Path:
     """Type-1 file: each part {'notes': [(pitch, start beat, end beat)], 'program', 'drum'}."""
-    import mido
+    from conftest import write_midi  # the tests' one MIDI writer
 
-    midi = mido.MidiFile(type=1, ticks_per_beat=tpq)
-    conductor = [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))]
-    conductor += [(int(b * tpq), mido.MetaMessage("time_signature", numerator=n, denominator=d))
-                  for b, n, d in meters]
-    midi.tracks.append(_delta(conductor))
-    channels = iter([c for c in range(16) if c != 9] * 8)
-    for spec in parts:
-        channel = 9 if spec.get("drum") else next(channels)
-        events = [(0, mido.MetaMessage("track_name", name=spec.get("name", ""))),
-                  (0, mido.Message("program_change", channel=channel, program=spec.get("program", 0)))]
-        for pitch, start, end in spec["notes"]:
-            events.append((int(start * tpq), mido.Message("note_on", channel=channel, note=pitch, velocity=90)))
-            events.append((int(end * tpq), mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
-        midi.tracks.append(_delta(events))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.save(str(path))
-    return path
-
-
-def _delta(events):
-    import mido
-
-    out, last = mido.MidiTrack(), 0
-    for tick, msg in sorted(events, key=lambda e: (e[0], e[1].type != "note_off")):
-        out.append(msg.copy(time=tick - last))
-        last = tick
-    return out
+    return write_midi(path, parts, tempos=((0, bpm),), meters=meters, tpq=tpq)
 
 
 def band(n_beats: int, tracks: str = "dpb") -> List[Dict]:
