@@ -515,15 +515,20 @@ def split_by_song(phrases: PackedPhrases, fraction: float, seed: int) -> Tuple[P
     return phrases.subset(np.flatnonzero(~held)), phrases.subset(np.flatnonzero(held))
 
 
-def load_training_data(config: dict) -> Tuple[PackedPhrases, Optional[PackedPhrases]]:
+def load_training_data(config: dict, data_shape: Optional[Sequence[int]] = None
+                       ) -> Tuple[PackedPhrases, Optional[PackedPhrases]]:
     """(train, valid) phrases of an experiment's `config['data']`, split by song with the
     config's `validation_fraction` and `seed` (valid is None without a split). Every trainer
-    (TensorFlow and JAX) takes its training split from here, so they train on the same phrases."""
+    (TensorFlow and JAX) and the evaluation take the split from here, so they agree on it.
+    With `data_shape` (params), phrases of another shape are a DataError."""
     path = Path(config["data"])
     if not path.exists():
         raise DataError(f"{path}: training data not found; make it with `musegan collect MIDI_DIR {path}` "
                         "or download the published set with scripts/download_data.sh")
     phrases = load_phrases(path)
+    if data_shape is not None and tuple(phrases.shape) != tuple(data_shape):
+        raise DataError(f"{path}: phrases of shape {tuple(phrases.shape)} do not match data_shape "
+                        f"{list(data_shape)} in params")
     if config["validation_fraction"] > 0:
         return split_by_song(phrases, config["validation_fraction"], config["seed"])
     return phrases, None

@@ -27,6 +27,7 @@ import numpy as np
 
 from musegan import config as cfg
 from musegan import io, metrics
+from musegan.data import load_training_data
 from musegan.errors import ConfigError, DataError, UsageError
 
 CHUNK = metrics.CHUNK
@@ -181,23 +182,6 @@ def pick(n_available: int, n: int, seed: int) -> np.ndarray:
     """`n` indices into `n_available` items: a seeded shuffle, repeated when `n > n_available`."""
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.permutation(n_available) for _ in range(-(-n // n_available))])[:n]
-
-
-def load_split(config: Dict[str, Any], params: Dict[str, Any]):
-    """(train, valid or None) of the experiment's data, split exactly as training splits it."""
-    from musegan import data
-
-    path = Path(config["data"])
-    if not path.is_file():
-        raise DataError(f"{path}: the experiment's data (config 'data') not found; "
-                        f"make it with `musegan collect MIDI_DIR {path}`")
-    phrases = data.load_phrases(path)
-    if tuple(phrases.shape) != tuple(params["data_shape"]):
-        raise DataError(f"{path}: phrases of shape {tuple(phrases.shape)} do not match data_shape "
-                        f"{list(params['data_shape'])} in params")
-    if config["validation_fraction"] > 0:
-        return data.split_by_song(phrases, config["validation_fraction"], config["seed"])
-    return phrases, None
 
 
 # --------------------------------------------------------------------------- report
@@ -395,7 +379,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     n_bars = params["data_shape"][0]
     n_phrases = -(-n_bars_total // n_bars)
     condition = cfg.condition_index(params)
-    train, valid = load_split(config, params)
+    train, valid = load_training_data(config, params["data_shape"])
     notes = [f"Experiment {exp_dir}: {params['multitrack']} model, data {config['data']} "
              f"({len(train)} training phrases{'' if valid is None else f', {len(valid)} held out'}, "
              f"split by song with seed {config['seed']})."]

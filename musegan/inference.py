@@ -105,16 +105,15 @@ def generate_phrases(exp_dir: Path, n_phrases: int, conditions: Optional[np.ndar
 def load_conditions(gen: Generator, n: int, source: Optional[Path], rng: np.random.Generator) -> np.ndarray:
     """`n` condition tracks, bool `(n, n_bars, n_steps, n_pitches)`, from a MIDI or npz file,
     or (as the original did) from random phrases of the experiment's held-out data."""
-    from musegan.data import load_phrases, split_by_song
+    from musegan.data import load_phrases, load_training_data
 
     c = gen.condition
     if source is None:
         path = Path(gen.config["data"])
         if not path.exists():
             raise DataError(f"{path}: no data to take condition tracks from; pass --condition FILE")
-        phrases = load_phrases(path)
-        if gen.config["validation_fraction"] > 0:
-            phrases = split_by_song(phrases, gen.config["validation_fraction"], gen.config["seed"])[1]
+        train, valid = load_training_data(gen.config)
+        phrases = valid if valid is not None else train
         x = phrases.unpack(rng.choice(len(phrases), size=n, replace=len(phrases) < n))
     elif Path(source).suffix.lower() in (".mid", ".midi", ".kar"):
         roll, grid, _ = midi.midi_to_roll(source, gen.params, gen.config)

@@ -17,8 +17,8 @@ from musegan import ops
 from musegan.config import condition_index
 # Design, MODELS, latent_layout and _time_factors are re-exported for existing callers
 from musegan.design import (MODELS, Design, _time_factors, bar_time_layers, discriminator_names,  # noqa: F401
-                            encoder_layers, generated_tracks, latent_layout, latent_slices, scope_names,
-                            temporal_factors)
+                            encoder_layers, generated_tracks, latent_layout, latent_size, latent_slices,
+                            scope_names, temporal_factors)
 
 v1 = tf.compat.v1
 
@@ -42,7 +42,7 @@ class MuseGAN:
     # ------------------------------------------------------------------ latent
     @property
     def latent_size(self) -> int:
-        return sum(size * count for size, count in self.layout.values())
+        return latent_size(self.params)
 
     def split_latent(self, z: tf.Tensor) -> Dict[str, List[tf.Tensor]]:
         """`(batch, latent_size)` -> {kind: [(batch, size)] * count}, kinds in `latent_layout` order."""

@@ -192,7 +192,7 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
     config, params = load_experiment(exp_dir)
     if steps is not None:
         config["steps"] = steps
-    train_data, valid_data = load_training_data(config)
+    train_data, valid_data = load_training_data(config, params["data_shape"])
     v1.disable_eager_execution()
     graph = tf.Graph()
     with graph.as_default():

@@ -39,7 +39,6 @@ Measured on a 2-core CPU (jax 0.7.1): the piano-conditional model at batch 64 ru
 0.18 it/s (TF: 0.12) after a 34 s compile.
 """
 import argparse
-import os
 import sys
 import time
 from collections import deque
@@ -54,7 +53,7 @@ from jax import lax
 from musegan import design
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_training_data
-from musegan.errors import CheckpointError, DataError, MuseganError, TrainingError
+from musegan.errors import CheckpointError, MuseganError, TrainingError
 from musegan.loop import Stop, duration
 from musegan.state import STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
 
@@ -221,7 +220,6 @@ class MuseGANJax:
         (phrases `(batch, n_bars, n_steps, n_pitches, n_tracks)` in [-1, 1], batch statistics
         {bn scope: (mean, var)} when `training`). `var` is `_Lookup(params)` or a `_Recorder`."""
         layers = _Layers(var, training)
-        gp = self.params["generator"]
         shape = (-1, self.n_bars, self.n_steps, self.n_pitches)
         parts = {kind: [z[:, a:b] for a, b in spans] for kind, spans in self.slices.items()}
         shared = []
@@ -683,10 +681,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         config["steps"] = steps
     devices = jax.devices()
     log(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {', '.join(str(d) for d in devices)}")
-    train_data, _ = load_training_data(config)
-    if tuple(train_data.shape) != tuple(params["data_shape"]):
-        raise DataError(f"{config['data']}: phrases of shape {tuple(train_data.shape)} "
-                        f"do not match data_shape {list(params['data_shape'])} in params")
+    train_data, _ = load_training_data(config, params["data_shape"])
     trainer = Trainer(params, config)
     key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]), 0)
     if init is not None:
@@ -791,5 +786,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     main()
