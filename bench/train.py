@@ -10,6 +10,13 @@ Each runs in a fresh process on synthetic data of the full published size
 (102,378 phrases at 0.5% density, written once as a packed cache and read by
 each worker as `musegan train` reads one), so peak RSS and time from process
 start to the first finished step are what a real run sees.
+
+The machine line gives the CPU's vector extensions and its measured float32
+matmul rate (TensorFlow, one large square MatMul, all cores); each model's
+`floor_s` is its FLOPs at that rate, the least any float32 implementation of
+these networks could take here, and `of_peak` = floor_s / s_per_iteration.
+Compare speeds as ratios on one machine: a CPU without AVX-512 has about half
+the float32 matmul rate of one with it, and no bfloat16 units.
 """
 import argparse
 import json
@@ -20,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 T0 = time.time()
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,9 +73,45 @@ def graph_flops(graph, target) -> int:
     return total
 
 
-def worker(model: str, cache: Path, iterations: int) -> dict:
+def machine() -> dict:
+    """CPU model, core count, vector extensions that matter to matmuls, and the measured
+    float32 `tf.matmul` rate (best of 10 runs of 2048^3) in GFLOP/s."""
     import numpy as np
 
+    import musegan  # noqa: F401 (sets TensorFlow's environment first)
+    import tensorflow as tf
+
+    flags, name = set(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "flags" and not flags:
+                flags = set(value.split())
+            if key.strip() == "model name" and not name:
+                name = value.strip()
+    except OSError:
+        pass
+    v1 = tf.compat.v1
+    v1.disable_eager_execution()
+    n = 2048
+    with tf.Graph().as_default() as graph:
+        rng = np.random.default_rng(0)
+        a, b = (v1.Variable(rng.standard_normal((n, n), np.float32)) for _ in range(2))
+        product = tf.reduce_sum(tf.matmul(a, b)).op
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            sess.run(product)
+            times = []
+            for _ in range(10):
+                t = time.perf_counter()
+                sess.run(product)
+                times.append(time.perf_counter() - t)
+    return {"cpu": name, "cores": os.cpu_count(),
+            "extensions": sorted(flags & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"}),
+            "matmul_gflops": 2 * n ** 3 / min(times) / 1e9}
+
+
+def worker(model: str, cache: Path, iterations: int) -> dict:
     import musegan  # noqa: F401 (first: it sets TensorFlow's environment, read at its import)
     import tensorflow as tf
     from musegan import config as cfg
@@ -145,8 +189,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.cache, args.iterations)))
+        result = machine() if args.worker == "machine" else worker(args.worker, args.cache, args.iterations)
+        print(json.dumps(result))
         return
+    host = _run_worker("machine", None, 0)
+    print(f"machine: {host['cpu']}, {host['cores']} cores, {' '.join(host['extensions'])}; "
+          f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s", file=sys.stderr, flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         from musegan.config import load_experiment
@@ -155,28 +203,31 @@ def main() -> None:
         shape = load_experiment(ROOT / "exp" / "default")[1]["data_shape"]
         cache = save_cache(Path(tmp) / "phrases.npz", synthetic_phrases(args.phrases, shape))
         for model in args.models:
-            results[model] = _run_worker(model, cache, args.iterations)
+            r = results[model] = _run_worker(model, cache, args.iterations)
+            r["floor_s"] = r["gflop_per_iteration"] / host["matmul_gflops"]
+            r["of_peak"] = r["floor_s"] / r["s_per_iteration"]
+            print(f"{model}: {r['s_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
+    print(f"machine: {host['cpu']}, {host['cores']} cores, {' '.join(host['extensions'])}; "
+          f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s")
     print(f"{'model':22s}" + "".join(f"{c:>20s}" for c in COLUMNS))
     for model, r in results.items():
         print(f"{model:22s}" + "".join(f"{r[c]:20.2f}" if isinstance(r[c], float) else f"{r[c]:20,d}"
                                       for c in COLUMNS))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        args.json.write_text(json.dumps({**results, "machine": host}, indent=2) + "\n")
 
 
 COLUMNS = ["s_per_iteration", "s_per_d_update", "s_per_g_update", "graph_build_s", "first_step_s",
-           "peak_rss_mb", "gflop_per_iteration", "g_params", "d_params"]
+           "peak_rss_mb", "gflop_per_iteration", "floor_s", "of_peak", "g_params", "d_params"]
 
 
-def _run_worker(model: str, cache: Path, iterations: int) -> dict:
+def _run_worker(model: str, cache: Optional[Path], iterations: int) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--worker", model, "--cache", str(cache),
                            "--iterations", str(iterations)], capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"{model}: benchmark failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"{model}: {result['s_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
-    return result
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

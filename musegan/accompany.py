@@ -43,10 +43,8 @@ TensorFlow is imported only once the input has been read and checked, so
 argument and input errors answer at once.
 """
 import contextlib
-import os
 import secrets
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter

@@ -168,6 +168,41 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
                           f"nor {shipped}); train one with `musegan train {exp_dir}`")
 
 
+def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> None:
+    """Set `variables` (a fresh model's G and D) from another experiment's weights: its
+    latest checkpoint, else its shipped generator (then D starts fresh).
+
+    Same name and shape: copied. A kernel with more input rows than the source's
+    (the encoder's U-Net skips of a track-conditional model, concatenated after the
+    layer's own input): copied into the leading rows, the new rows zero, so the
+    model first plays exactly as the source and learns to use its condition.
+    Anything else (the encoder, a track the source lacks) keeps its initializer.
+    """
+    weights, source = generator_weights(source_exp)
+    feed, widened, fresh = [], 0, []  # (variable, value): variables are not always hashable
+    for v in variables:
+        name, shape = v.op.name, v.shape.as_list()
+        value = np.asarray(weights[name], np.float32) if name in weights else None
+        if value is not None and list(value.shape) != shape:
+            grows = (value.ndim == len(shape) >= 2 and list(value.shape[1:]) == shape[1:]
+                     and value.shape[0] < shape[0])
+            if grows:
+                value = np.concatenate([value, np.zeros([shape[0] - value.shape[0], *shape[1:]], np.float32)])
+            widened += grows
+            value = value if grows else None
+        if value is None:
+            fresh.append(name)
+            continue
+        feed.append((v, value))
+    if not feed:
+        raise CheckpointError(f"{source}: no variable of it matches this model; init_from must name an "
+                              "experiment of the same multitrack model")
+    # one run feeding the initial values: works on a finalized graph, and one run per variable costs seconds
+    sess.run([v.initializer for v, _ in feed], {v.initial_value: value for v, value in feed})
+    log(f"warm start from {source}: {len(feed)} variables copied ({widened} with new input rows at zero), "
+        f"{len(fresh)} fresh" + (f", e.g. {fresh[0]}" if fresh else ""))
+
+
 class _CheckpointWeights(Mapping):
     """Variables of a checkpoint, read one at a time as the graph asks for them."""
 

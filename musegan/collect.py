@@ -273,6 +273,7 @@ def run(in_dir: Path, out: Path, params: Dict[str, Any], config: Dict[str, Any],
     """Collect `in_dir` into `out`; returns the summary (also written beside `out`)."""
     in_dir, out = Path(in_dir), Path(out)
     io.check_writable(out, overwrite)
+    io.check_writable(summary_path(out), overwrite)  # a user's file of that name is theirs too
     if out.suffix != ".npz":
         raise UsageError(f"{out}: the output must be a .npz file")
     if not in_dir.is_dir():

@@ -21,7 +21,7 @@ BINARIZE = ("hard", "bernoulli")
 FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
 
 # Keys whose default is null, and what they may hold.
-NULLABLE = {"condition_track": (str, int)}
+NULLABLE = {"condition_track": (str, int), "init_from": (str,)}
 
 
 class _Loader(yaml.SafeLoader):

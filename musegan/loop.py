@@ -28,6 +28,12 @@ class Stop:
             signal.signal(sig, old)
 
 
+def exit_if_stopped(stopped_by) -> None:
+    """A run stopped by a signal saved its state but is not done: exit as the signal would (130, 143)."""
+    if stopped_by:
+        sys.exit(128 + signal.Signals[stopped_by].value)
+
+
 def duration(seconds: float) -> str:
     """'1h02m' or '3m04s'; '?' when not finite."""
     if not math.isfinite(seconds):

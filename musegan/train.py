@@ -5,8 +5,6 @@ sampled, unpacked and transposed by graph ops, so a step costs no Python work
 and no feed_dict copies. Re-running the same command resumes from the latest
 checkpoint in `EXP_DIR/model/`; SIGINT/SIGTERM save one before exiting.
 """
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -18,7 +16,7 @@ from musegan import checkpoint
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, load_training_data
 from musegan.errors import DataError, TrainingError
-from musegan.loop import Stop as _Stop, duration as _duration
+from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
 from musegan.model import MuseGAN, count_parameters
 
 v1 = tf.compat.v1
@@ -203,7 +201,11 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
     model_dir = exp_dir / "model"
     sess = v1.Session(graph=graph, config=session_config(config))
     with sess, _Stop() as stop:
+        fresh = checkpoint.latest(model_dir) is None
         step = checkpoint.restore_or_initialize(sess, saver, model_dir, tg.init, tg.step, log=log)
+        if config["init_from"] and fresh:
+            checkpoint.warm_start(sess, tg.model.variables("Generator") + tg.model.variables("Discriminator"),
+                                  Path(config["init_from"]), log=log)
         tg.initialize(sess, train_data.packed)
         log(f"{exp_dir}: {params['multitrack']} model, condition track "
             f"{params['condition_track']}, G {tg.n_params['generator']:,} / D "
@@ -337,5 +339,4 @@ def main(args) -> None:
 
     gpu_notice(args.gpu)
     result = train(args.exp_dir, steps=args.steps)
-    if result["stopped_by"]:  # checkpointed, but not done: exit as the signal would (130, 143)
-        sys.exit(128 + signal.Signals[result["stopped_by"]].value)
+    exit_if_stopped(result["stopped_by"])

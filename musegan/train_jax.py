@@ -54,7 +54,7 @@ from musegan import design
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_training_data
 from musegan.errors import CheckpointError, MuseganError, TrainingError
-from musegan.loop import Stop, duration
+from musegan.loop import Stop, duration, exit_if_stopped
 from musegan.state import STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
 
 Array = jnp.ndarray
@@ -779,10 +779,7 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         print("musegan train_jax: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
-    if result["stopped_by"]:  # saved, but not done: exit as the signal would (130, 143)
-        import signal
-
-        sys.exit(128 + signal.Signals[result["stopped_by"]].value)
+    exit_if_stopped(result["stopped_by"])
 
 
 if __name__ == "__main__":

@@ -163,6 +163,18 @@ def test_cli_refuses_existing_output(folder, tmp_path, capsys):
     assert out.read_bytes() == b"keep me"
 
 
+def test_cli_refuses_existing_summary(folder, tmp_path, capsys):
+    out = tmp_path / "x.npz"
+    summary = tmp_path / "x.summary.json"
+    summary.write_text("my notes")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["collect", str(folder), str(out), "--jobs", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(summary) in err and "--overwrite" in err
+    assert summary.read_text() == "my notes" and not out.exists()
+
+
 def test_cli_overwrite_and_exp(folder, tmp_path, capsys):
     exp = tmp_path / "exp"
     exp.mkdir()

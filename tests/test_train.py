@@ -61,3 +61,64 @@ def test_config_errors_are_one_line(tmp_path, params, message):
     assert len(lines) == 1 and message in lines[0] and str(exp / "params.yaml") in lines[0]
     assert "Traceback" not in proc.stderr
     assert not (exp / "model").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_source(tmp_path_factory):
+    """A tiny hybrid trained from scratch for 2 steps: the warm start's source."""
+    src = make_experiment(tmp_path_factory.mktemp("source"), "src")
+    train(src, steps=2, log=lambda *_: None)
+    return src
+
+
+def test_warm_start_copies_matching_weights_and_zeroes_new_inputs(tmp_path, trained_source):
+    from musegan.checkpoint import _training_graph, warm_start
+
+    src = trained_source
+    dst = make_experiment(tmp_path, "dst", params={"condition_track": "bass"}, config={"init_from": str(src)})
+    graph, tg, _, _ = _training_graph(dst)
+    with graph.as_default():
+        variables = tg.model.variables("Generator") + tg.model.variables("Discriminator")
+    names = [v.op.name for v in variables]
+    logs = []
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tg.init)
+        before = dict(zip(names, sess.run(variables)))
+        warm_start(sess, variables, src, log=logs.append)
+        after = dict(zip(names, sess.run(variables)))
+    source = _reader(src)
+    shapes = source.get_variable_to_shape_map()
+    kinds = {"copied": 0, "widened": 0, "fresh": 0}
+    for name in names:
+        if name in shapes and list(shapes[name]) == list(after[name].shape):
+            np.testing.assert_array_equal(after[name], source.get_tensor(name))
+            kinds["copied"] += 1
+        elif name in shapes:  # the layer also takes the encoder's skip: old rows first, new rows zero
+            rows = shapes[name][0]
+            np.testing.assert_array_equal(after[name][:rows], source.get_tensor(name))
+            assert not after[name][rows:].any() and before[name][rows:].any(), name
+            kinds["widened"] += 1
+        else:
+            np.testing.assert_array_equal(after[name], before[name])
+            kinds["fresh"] += 1
+    assert kinds["copied"] and kinds["widened"] and kinds["fresh"], kinds
+    assert any(n.startswith("Discriminator/") and n in shapes for n in names)
+    assert any(n.startswith("Generator/encoder/") for n in names)
+    assert any("warm start from" in line and "model.ckpt-2" in line for line in logs)
+
+
+def test_warm_start_only_when_fresh_and_bad_source_is_one_line(tmp_path, trained_source):
+    src = trained_source
+    dst = make_experiment(tmp_path, "dst", params={"condition_track": "bass"}, config={"init_from": str(src)})
+    logs = []
+    train(dst, steps=1, log=logs.append)
+    assert any("warm start from" in line for line in logs)
+    logs.clear()
+    train(dst, steps=2, log=logs.append)
+    assert any("resumed from" in line for line in logs) and not any("warm start" in line for line in logs)
+
+    bad = make_experiment(tmp_path, "bad", config={"init_from": str(tmp_path / "nowhere")})
+    proc = subprocess.run([sys.executable, "-m", "musegan", "train", str(bad)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
+    assert len(lines) == 1 and "nowhere" in lines[0] and "no trained model" in lines[0], proc.stderr
