@@ -128,11 +128,17 @@ def restore_or_initialize(sess, saver_: v1.train.Saver, model_dir: Path, init_op
         sess.run(init_op)
     else:
         _restore(sess, saver_, path)
-        # the checkpoints of earlier runs count towards max_to_keep (else every restart leaves its own)
-        saver_.recover_last_checkpoints(sorted((str(p) for p in _prefixes(Path(model_dir)) if _complete(p)),
-                                               key=lambda p: _step(Path(p))))
+        _count_existing(saver_, Path(model_dir))
         log(f"resumed from {path}")
     return int(sess.run(step))
+
+
+def _count_existing(saver_: v1.train.Saver, model_dir: Path) -> None:
+    """Make the checkpoints already in `model_dir` count towards max_to_keep (else every
+    restart leaves its own). Saver.recover_last_checkpoints does this through a deprecated
+    call that prints a warning; this passes the files' mtimes itself."""
+    prefixes = sorted((p for p in _prefixes(model_dir) if _complete(p)), key=_step)
+    saver_.set_last_checkpoints_with_time([(str(p), Path(f"{p}.index").stat().st_mtime) for p in prefixes])
 
 
 def save(sess, saver_: v1.train.Saver, model_dir: Path, step: int) -> None:
@@ -332,9 +338,7 @@ def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Calla
                 if _step(prefix) >= step:
                     for f in prefix.parent.glob(f"{glob.escape(prefix.name)}.*"):
                         f.unlink()
-        # earlier checkpoints count towards max_to_keep, as when training resumes
-        saver_.recover_last_checkpoints(sorted((str(p) for p in _prefixes(model_dir) if _complete(p)),
-                                               key=lambda p: _step(Path(p))))
+        _count_existing(saver_, model_dir)
         save(sess, saver_, model_dir, step)
     prefix = str(model_dir / f"model.ckpt-{step}")
     adam = sum(1 for n in arrays if not _is_model_variable(n))

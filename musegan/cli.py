@@ -142,6 +142,8 @@ def _call(module: str, function: str, *args):
 
     with quiet_stderr():  # most command modules import TensorFlow
         loaded = importlib.import_module(module)
+    if "tensorflow" in sys.modules:  # its compat.v1 Saver warns of its own deprecated internals
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     return getattr(loaded, function)(*args)
 
 

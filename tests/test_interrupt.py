@@ -135,6 +135,7 @@ def test_sigint_sigterm_sigkill_then_resume(tmp_path):
     run = Run(exp, "--steps", str(history[-1] + 2))
     run.wait_for(rf"resumed from .*model\.ckpt-{history[-1]}$")
     assert run.finish() == 0, run.output
+    assert "WARNING" not in run.output and "deprecated" not in run.output, run.output  # a clean resume
     assert check_checkpoints(model) == history[-1] + 2
     assert history == sorted(history), f"the step went backwards: {history} (seed {SEED})"
     # max_to_keep holds across restarts: old runs' checkpoints were deleted as new ones came
