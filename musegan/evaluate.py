@@ -91,8 +91,11 @@ def paper_best_distance(conditional: bool) -> Tuple[Dict[str, Any], Tuple[float,
 
 def goal_summary(difference: Dict[str, Any], params: Dict[str, Any]) -> str:
     """'Within the paper's best distance on K of N metrics: ... ; not: ...' for a model's
-    abs-difference row (metrics the paper reports only)."""
-    conditional = params.get("condition_track") is not None
+    abs-difference row (metrics the paper reports only). The given track's own metrics are
+    left out: they are the data's (its distances to other tracks stay in, under TD)."""
+    c = cfg.condition_index(params)
+    conditional = c is not None
+    given = params["track_names"][c].lower() if conditional else None
     best, td = paper_best_distance(conditional)
     met, missed = [], []
 
@@ -102,8 +105,10 @@ def goal_summary(difference: Dict[str, Any], params: Dict[str, Any]) -> str:
 
     for name, letter in _track_columns(params["track_names"]):
         for metric in ("EB", "UPC", "QN"):
-            check(f"{metric} {letter}", difference[metric].get(name), best[metric].get(letter))
-    check("DP", difference["DP"], best["DP"])
+            if name != given:
+                check(f"{metric} {letter}", difference[metric].get(name), best[metric].get(letter))
+    if not (conditional and params.get("is_drums", [False] * (c + 1))[c]):
+        check("DP", difference["DP"], best["DP"])
     by_label = {f"{p[0]}-{p[1]}": v for p, v in zip(PAPER_TD_PAIRS, td)}
     for key, label in _pair_columns(list(difference["TD"])):
         check(f"TD {label}", difference["TD"].get(key), by_label.get(label))

@@ -216,3 +216,15 @@ def test_goal_summary_counts_metrics_within_the_papers_best():
     assert "on 3 of 6 metrics" in line
     assert "Met: EB B 3.46 vs 3.46, UPC G 0.50 vs 0.71, DP 0.10 vs 3.00." in line
     assert "Not met: EB D 3.60 vs 3.53, QN S 30.00 vs 22.50, TD G-P 0.20 vs 0.01." in line
+
+
+@pytest.mark.parametrize("given,absent,count", [("bass", "EB B", "2 of 4"), ("drums", "DP", "1 of 3")])
+def test_goal_summary_leaves_out_the_given_tracks_own_metrics(given, absent, count):
+    """The given track is the data's: its EB/UPC/QN (or DP) would count as met for free."""
+    params = {"track_names": ["Drums", "Piano", "Guitar", "Bass", "Strings"], "condition_track": given,
+              "is_drums": [True, False, False, False, False]}
+    difference = {"EB": {"bass": 0.0, "drums": 0.0, "guitar": 9.0}, "UPC": {}, "QN": {}, "DP": 0.0,
+                  "TD": {"bass-guitar": 0.7}}
+    line = evaluate.goal_summary(difference, params)
+    assert absent not in line and "EB G 9.00 vs 6.10" in line and "TD B-G 0.70 vs 0.06" in line
+    assert f"on {count} metrics" in line, line
