@@ -103,7 +103,7 @@ def phases(exp: Path, song: Path, out: Path, repeats: int) -> dict:
     n = summary["phrases"]
     shape = load_experiment(exp)[1]["data_shape"]
     conditions = rng.random((n, *shape[:3])) < 0.02
-    z = accompany.latents(rng, n, gen.latent_size, vary=False)
+    z = accompany.latents(rng, n, gen.model.params)
     gen(z[:1], conditions[:1])
     calls = []
     for _ in range(repeats):

@@ -1,7 +1,7 @@
 """`musegan accompany`: write the band around the user's own MIDI part, for the whole song.
 
     musegan accompany INPUT.mid --exp exp/accompaniment/piano --out OUT.mid
-                      [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--vary]
+                      [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--latents song|style|phrase]
                       [--binarize hard|bernoulli] [--wav] [--overwrite]
 
 1. The user's part. The file's parts are its track chunks with notes (a chunk
@@ -20,10 +20,14 @@
    model's `n_bars` bars; a run's last partial phrase is padded with silence
    and trimmed back after generation. Bars of other meters (and a partial
    pickup bar) are left unaccompanied, with a warning; a song without any 4/4
-   bar is an error. All phrases go through the generator in one batch. The
-   latent is one song-level vector shared by every phrase (one band, one
-   style), or with `--vary` a fresh one per phrase; `--seed` makes a run
-   reproducible (without it a seed is drawn and printed).
+   bar is an error. All phrases go through the generator in one batch. Latents
+   (`--latents`): by default the time-independent ones (the paper's z and
+   z_i: the band's style) are drawn once for the song and the time-dependent
+   ones (z_t, z_i,t: how the parts move) fresh for every phrase, so a repeated
+   part is played by the same band in new ways; `song` shares the whole
+   latent (a repeated part gets the same band phrase), `phrase` draws it all
+   anew each phrase. `--seed` makes a run reproducible (without it a seed is
+   drawn and printed).
 4. Output, written only when everything succeeded (atomically; an existing
    OUT, OUT.png or OUT.wav needs `--overwrite`):
    OUT.mid  a type-1 file at the input's tick resolution: a conductor track
@@ -58,6 +62,7 @@ import numpy as np
 from musegan import io, midi
 from musegan.cli import quiet_stderr
 from musegan.config import FAMILIES, condition_index, load_experiment
+from musegan.design import latent_size, latent_slices
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -370,7 +375,7 @@ def _has_weights(exp_dir: Path) -> bool:
             or (model.is_dir() and any(model.glob("*.index"))))
 
 
-def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, vary: bool,
+def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, how: str,
              mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
     """Binarized generator output for all phrases in one batch, and load/generate seconds.
 
@@ -383,7 +388,7 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, va
 
         gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
         try:
-            z = latents(rng, len(conditions), gen.latent_size, vary)
+            z = latents(rng, len(conditions), gen.model.params, how)
             t_warm = time.perf_counter()
             gen(z[:1], conditions[:1])
             t1 = time.perf_counter()
@@ -394,11 +399,23 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, va
     return binarize(raw, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
 
 
-def latents(rng: np.random.Generator, n: int, size: int, vary: bool) -> np.ndarray:
-    """Standard normal latents (the training distribution): one shared by all `n` phrases, or
-    with `vary` one each."""
-    z = rng.standard_normal((n if vary else 1, size)).astype(np.float32)
-    return z if vary else np.repeat(z, n, axis=0)
+LATENTS = {"song": "one latent for the song", "style": "the song's style latents, fresh time-dependent ones "
+            "per phrase", "phrase": "a fresh latent per phrase"}
+
+
+def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:
+    """`(n, latent_size)` standard normal latents (the training distribution) for `n` phrases
+    of a song, `how` one of LATENTS: all shared (`song`), all fresh (`phrase`), or (`style`)
+    the time-independent kinds shared and the time-dependent ones (z_t, z_it) fresh."""
+    fresh = rng.standard_normal((n, latent_size(params))).astype(np.float32)
+    if how == "phrase":
+        return fresh
+    z = np.repeat(fresh[:1], n, axis=0)
+    if how == "style":
+        for kind in ("z_t", "z_it"):
+            for a, b in latent_slices(params).get(kind, []):
+                z[:, a:b] = fresh[:, a:b]
+    return z
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -412,7 +429,7 @@ def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
 
 
 def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
-              seed: Optional[int] = None, vary: bool = False, binarization: Optional[str] = None,
+              seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
               wav: bool = False, overwrite: bool = False, log=print, warn=None) -> dict:
     """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring).
     Returns a summary: bars, phrases, parts, seed, paths and timings."""
@@ -423,6 +440,8 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     # --- arguments and outputs: answered before anything heavy
     if out.suffix.lower() not in MIDI_SUFFIXES:
         raise UsageError(f"--out {out}: must name a .mid file (OUT.png is written beside it)")
+    if latent not in LATENTS:
+        raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
     if input_path.exists() and out.exists() and input_path.resolve() == out.resolve():
         raise UsageError(f"--out {out}: would replace the input file")
     paths = _outputs(out, wav)
@@ -455,7 +474,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     if seed is None:
         seed = secrets.randbelow(2 ** 31)
     rng = np.random.default_rng(seed)
-    x, t = generate(exp_dir, r.conditions, rng, vary, mode)
+    x, t = generate(exp_dir, r.conditions, rng, latent, mode)
     timings.update(t)
     t_write = time.perf_counter()
 
@@ -489,10 +508,9 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     tempos = sorted({round(mido.tempo2bpm(m.tempo), 1) for _, m in r.song.conductor if m.type == "set_tempo"})
     tempo = (f"{tempos[0]:g} bpm" if len(tempos) == 1 else
              f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
-    latent = "a fresh latent per phrase" if vary else "one latent for the song"
     log(f"{input_path}: your part {r.label} as {condition}; {r.song_bars} bars, {tempo}")
     log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
-        f"phrases of {n_bars} bars, {latent}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
+        f"phrases of {n_bars} bars, {LATENTS[latent]}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings}
@@ -534,5 +552,5 @@ def _song_image(full: np.ndarray, grid: midi.Grid, n_bars: int, steps_per_bar: i
 
 
 def main(args) -> dict:
-    return accompany(args.input, args.exp, args.out, track=args.track, seed=args.seed, vary=args.vary,
+    return accompany(args.input, args.exp, args.out, track=args.track, seed=args.seed, latent=args.latents,
                      binarization=args.binarize, wav=args.wav, overwrite=args.overwrite)

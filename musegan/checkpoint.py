@@ -190,16 +190,12 @@ def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> None
         name, shape = v.op.name, v.shape.as_list()
         value = np.asarray(weights[name], np.float32) if name in weights else None
         if value is not None and list(value.shape) != shape:
-            grows = (value.ndim == len(shape) >= 2 and list(value.shape[1:]) == shape[1:]
-                     and value.shape[0] < shape[0])
-            if grows:
-                value = np.concatenate([value, np.zeros([shape[0] - value.shape[0], *shape[1:]], np.float32)])
-            widened += grows
-            value = value if grows else None
+            value = _widen(value, shape)
+            widened += value is not None
         if value is None:
             fresh.append(name)
-            continue
-        feed.append((v, value))
+        else:
+            feed.append((v, value))
     if not feed:
         raise CheckpointError(f"{source}: no variable of it matches this model; init_from must name an "
                               "experiment of the same multitrack model")
@@ -207,6 +203,14 @@ def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> None
     sess.run([v.initializer for v, _ in feed], {v.initial_value: value for v, value in feed})
     log(f"warm start from {source}: {len(feed)} variables copied ({widened} with new input rows at zero), "
         f"{len(fresh)} fresh" + (f", e.g. {fresh[0]}" if fresh else ""))
+
+
+def _widen(value: np.ndarray, shape: list) -> Optional[np.ndarray]:
+    """`value` with zero rows appended to reach `shape`, or None where only the first
+    dimension may not grow to it (a kernel `(n_in, ...)` that gained inputs)."""
+    if not (value.ndim == len(shape) >= 2 and list(value.shape[1:]) == shape[1:] and value.shape[0] < shape[0]):
+        return None
+    return np.concatenate([value, np.zeros([shape[0] - value.shape[0], *shape[1:]], np.float32)])
 
 
 class _CheckpointWeights(Mapping):

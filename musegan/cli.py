@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output folder (default EXP_DIR/results/evaluation)")
     p.add_argument("--bars", type=int, default=20000, help="bars to generate (default 20000, as in the paper)")
     p.add_argument("--condition-dir", type=Path, default=None, help="MIDI files to condition on")
+    p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None,
+                   help="of the model's output (default: the config's binarize)")
     p.add_argument("--gpu", default=None)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a), check_exp=True)
@@ -106,7 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .mid (a .png is written beside it)")
     p.add_argument("--track", default=None, help="your part: track index, name or family")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--vary", action="store_true", help="fresh latents for every phrase")
+    p.add_argument("--latents", choices=("song", "style", "phrase"), default="style",
+                   help="per phrase: style (default) keeps the band's style for the song and varies how the "
+                        "parts move; song repeats one latent; phrase draws all anew")
     p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None)
     p.add_argument("--wav", action="store_true", help="also render OUT.wav")
     p.add_argument("--overwrite", action="store_true")

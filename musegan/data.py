@@ -515,6 +515,14 @@ def split_by_song(phrases: PackedPhrases, fraction: float, seed: int) -> Tuple[P
     return phrases.subset(np.flatnonzero(~held)), phrases.subset(np.flatnonzero(held))
 
 
+def check_shape(phrases: PackedPhrases, data_shape: Sequence[int], source) -> None:
+    """DataError unless the phrases are `data_shape` (params): packed bits of another
+    shape would otherwise be read as wrong phrases, silently."""
+    if tuple(phrases.shape) != tuple(data_shape):
+        raise DataError(f"{source}: phrases of shape {tuple(phrases.shape)} do not match data_shape "
+                        f"{list(data_shape)} in params")
+
+
 def load_training_data(config: dict, data_shape: Optional[Sequence[int]] = None
                        ) -> Tuple[PackedPhrases, Optional[PackedPhrases]]:
     """(train, valid) phrases of an experiment's `config['data']`, split by song with the
@@ -526,9 +534,8 @@ def load_training_data(config: dict, data_shape: Optional[Sequence[int]] = None
         raise DataError(f"{path}: training data not found; make it with `musegan collect MIDI_DIR {path}` "
                         "or download the published set with scripts/download_data.sh")
     phrases = load_phrases(path)
-    if data_shape is not None and tuple(phrases.shape) != tuple(data_shape):
-        raise DataError(f"{path}: phrases of shape {tuple(phrases.shape)} do not match data_shape "
-                        f"{list(data_shape)} in params")
+    if data_shape is not None:
+        check_shape(phrases, data_shape, path)
     if config["validation_fraction"] > 0:
         return split_by_song(phrases, config["validation_fraction"], config["seed"])
     return phrases, None

@@ -107,7 +107,7 @@ def goal_summary(difference: Dict[str, Any], params: Dict[str, Any]) -> str:
         for metric in ("EB", "UPC", "QN"):
             if name != given:
                 check(f"{metric} {letter}", difference[metric].get(name), best[metric].get(letter))
-    if not (conditional and params.get("is_drums", [False] * (c + 1))[c]):
+    if not (conditional and params["is_drums"][c]):
         check("DP", difference["DP"], best["DP"])
     by_label = {f"{p[0]}-{p[1]}": v for p, v in zip(PAPER_TD_PAIRS, td)}
     for key, label in _pair_columns(list(difference["TD"])):
@@ -327,6 +327,8 @@ def _command(args, out: Path) -> str:
         words += ["--bars", str(args.bars)]
         if args.condition_dir is not None:
             words += ["--condition-dir", str(args.condition_dir)]
+        if args.binarize is not None:
+            words += ["--binarize", args.binarize]
     else:
         words += ["--data", str(args.data)]
     words += ["--out", str(out)]
@@ -363,11 +365,12 @@ def evaluate_data(path: Path, out: Path, overwrite: bool = False, command: str =
 
 
 def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: Optional[Path] = None,
-                   overwrite: bool = False, command: str = "", generate=None) -> Dict[str, Any]:
+                   overwrite: bool = False, command: str = "", generate=None,
+                   binarization: Optional[str] = None) -> Dict[str, Any]:
     """Generate `n_bars_total` bars from the experiment's model and compare them with its training data.
 
-    `generate(exp_dir, n_phrases, conditions=None, seed=0)` defaults to
-    `musegan.inference.generate_phrases`; conditions, for a track-conditional
+    `generate(exp_dir, n_phrases, conditions=None, seed=0, binarization="hard")` defaults
+    to `musegan.inference.generate_phrases`; `binarization` to the config's `binarize`. Conditions, for a track-conditional
     model, are the condition track, bool `(n, n_bars, n_steps, n_pitches)`, of
     phrases of the held-out split (or of `condition_dir`'s MIDI files), shuffled
     with the config seed and repeated when there are fewer than needed.
@@ -375,6 +378,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     if n_bars_total < 1:
         raise UsageError(f"--bars must be at least 1, got {n_bars_total}")
     config, params = cfg.load_experiment(exp_dir)
+    binarization = binarization or config["binarize"]
     json_path, md_path, png_path = _targets(out, ("metrics.json", "report.md", "samples.png"), overwrite)
     if generate is None:
         from musegan.cli import quiet_stderr
@@ -387,7 +391,8 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     train, valid = load_training_data(config, params["data_shape"])
     notes = [f"Experiment {exp_dir}: {params['multitrack']} model, data {config['data']} "
              f"({len(train)} training phrases{'' if valid is None else f', {len(valid)} held out'}, "
-             f"split by song with seed {config['seed']})."]
+             f"split by song with seed {config['seed']}); {binarization} binarization of the "
+             "model's output."]
 
     conditions = None
     if condition is not None:
@@ -414,7 +419,8 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     print(f"evaluating the training data ({len(train)} phrases)")
     train_metrics = dataset_metrics(train, params)
     print(f"generating {n_phrases} phrases ({n_phrases * n_bars} bars)")
-    x = np.asarray(generate(exp_dir, n_phrases, conditions=conditions, seed=config["seed"]), dtype=bool)
+    x = np.asarray(generate(exp_dir, n_phrases, conditions=conditions, seed=config["seed"],
+                            binarization=binarization), dtype=bool)
     if x.shape != (n_phrases, *params["data_shape"]):
         raise DataError(f"{exp_dir}: the model gave shape {x.shape}, expected "
                         f"{(n_phrases, *params['data_shape'])}")
@@ -422,6 +428,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     result = {"training_data": train_metrics, "model": model_metrics,
               "abs_difference": abs_difference(model_metrics, train_metrics),
               "info": {"exp_dir": str(exp_dir), "bars": n_phrases * n_bars, "data": str(config["data"]),
+                       "binarization": binarization,
                        "condition_track": None if condition is None else params["track_names"][condition],
                        "conditions": None if condition is None else
                        (str(condition_dir) if condition_dir is not None else "held-out split")}}
@@ -451,9 +458,10 @@ def main(args) -> None:
     if args.data is not None:
         if args.out is None:
             raise UsageError("--data needs --out DIR (where metrics.json and report.md go)")
-        if args.condition_dir is not None:
-            raise UsageError("--condition-dir applies to a model (EXP_DIR), not to --data")
+        if args.condition_dir is not None or args.binarize is not None:
+            raise UsageError("--condition-dir and --binarize apply to a model (EXP_DIR), not to --data")
         evaluate_data(args.data, args.out, args.overwrite, _command(args, args.out))
         return
     out = args.out if args.out is not None else Path(args.exp_dir) / "results" / "evaluation"
-    evaluate_model(args.exp_dir, out, args.bars, args.condition_dir, args.overwrite, _command(args, out))
+    evaluate_model(args.exp_dir, out, args.bars, args.condition_dir, args.overwrite, _command(args, out),
+                   binarization=args.binarize)

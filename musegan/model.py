@@ -15,10 +15,8 @@ import tensorflow as tf
 
 from musegan import ops
 from musegan.config import condition_index
-# Design, MODELS, latent_layout and _time_factors are re-exported for existing callers
-from musegan.design import (MODELS, Design, _time_factors, bar_time_layers, discriminator_names,  # noqa: F401
-                            encoder_layers, generated_tracks, latent_layout, latent_size, latent_slices,
-                            scope_names, temporal_factors)
+from musegan.design import (MODELS, bar_time_layers, discriminator_names, encoder_layers, generated_tracks,
+                            latent_layout, latent_size, latent_slices, scope_names, temporal_factors)
 
 v1 = tf.compat.v1
 

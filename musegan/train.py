@@ -15,8 +15,8 @@ from tensorflow.python.ops import gen_nn_ops
 
 from musegan import checkpoint
 from musegan.config import condition_index, load_experiment
-from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, load_training_data
-from musegan.errors import DataError, TrainingError
+from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, check_shape, load_training_data
+from musegan.errors import TrainingError
 from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
 from musegan.model import MuseGAN, count_parameters
 
@@ -108,9 +108,7 @@ class TrainGraph:
         self.model = model = MuseGAN(params)
         batch = config["batch_size"]
         shape = tuple(params["data_shape"])
-        if tuple(train_data.shape) != shape:
-            raise DataError(f"{config['data']}: phrases of shape {tuple(train_data.shape)} "
-                            f"do not match data_shape {list(shape)} in params")
+        check_shape(train_data, shape, config["data"])
 
         self.data_init = v1.placeholder(tf.uint8, train_data.packed.shape, name="packed_data")
         self.packed = v1.Variable(self.data_init, trainable=False, name="packed_data",

@@ -200,7 +200,7 @@ def test_mixed_meters_leave_other_bars_unaccompanied(exp, tmp_path):
     assert ticks and not any(16 * TPQ < t < 22 * TPQ for t in ticks)
 
 
-def test_seed_reproduces_vary_differs_overwrite_replaces(exp, tmp_path):
+def test_seed_reproduces_latents_differ_overwrite_replaces(exp, tmp_path):
     inp = write_song(tmp_path / "in.mid", [piano(8, name="Piano")])
     out = tmp_path / "out.mid"
     run(exp, inp, out, seed=7)
@@ -209,16 +209,58 @@ def test_seed_reproduces_vary_differs_overwrite_replaces(exp, tmp_path):
         run(exp, inp, out, seed=7)
     run(exp, inp, out, seed=7, overwrite=True)
     assert out.read_bytes() == first
-    run(exp, inp, out, seed=7, vary=True, overwrite=True)
+    run(exp, inp, out, seed=7, latent="phrase", overwrite=True)
     assert out.read_bytes() != first
     assert_part_copied(inp, out, "Piano")
 
 
-def test_latents_one_for_the_song_or_one_per_phrase():
-    z = acc.latents(np.random.default_rng(0), 5, 8, vary=False)
-    assert z.shape == (5, 8) and (z == z[0]).all()
-    z = acc.latents(np.random.default_rng(0), 5, 8, vary=True)
-    assert len(np.unique(z[:, 0])) == 5
+@pytest.mark.parametrize("multitrack", ["hybrid", "composer", "jamming"])
+def test_latents_shared_by_the_song_fresh_per_phrase_or_the_style_kept(multitrack):
+    from musegan import config, design
+
+    params = {**config.load_params(), "multitrack": multitrack}
+    size = design.latent_size(params)
+    z = acc.latents(np.random.default_rng(0), 5, params, "song")
+    assert z.shape == (5, size) and (z == z[0]).all()
+    z = acc.latents(np.random.default_rng(0), 5, params, "phrase")
+    assert all(len(np.unique(z[:, i])) == 5 for i in range(size))
+    z = acc.latents(np.random.default_rng(0), 5, params, "style")
+    slices = design.latent_slices(params)
+    for kind, spans in slices.items():
+        for a, b in spans:
+            kept = (z[:, a:b] == z[0, a:b]).all()
+            assert kept == (kind in ("z", "z_i")), kind     # time-independent: one for the song
+    assert set(slices) & {"z_t", "z_it"}
+
+
+@pytest.mark.parametrize("latent, same", [("song", True), ("style", False)])
+def test_a_repeated_part_gets_the_same_band_phrase_only_with_one_latent_for_the_song(exp, tmp_path, monkeypatch,
+                                                                                     latent, same):
+    chord = [(p, bar * 4 * TPQ, bar * 4 * TPQ + 4 * TPQ - 60, 90) for bar in range(8) for p in (48, 60, 64, 67)]
+    inp = write_song(tmp_path / "in.mid", [dict(name="Piano", notes=chord)])
+    phrases, generate = [], acc.generate
+
+    def spy(*args, **kw):
+        x, timings = generate(*args, **kw)
+        phrases.append(x)
+        return x, timings
+
+    monkeypatch.setattr(acc, "generate", spy)
+    summary, _, _ = run(exp, inp, tmp_path / "out.mid", seed=3, latent=latent)
+    (x,) = phrases
+    assert summary["phrases"] == len(x) == 2
+    from musegan.config import condition_index, load_experiment
+
+    band = np.delete(x, condition_index(load_experiment(exp)[1]), axis=-1)   # the generated tracks
+    assert 0 < band[0].mean() < 1
+    assert (band[0] == band[1]).all() == same
+
+
+def test_latents_must_be_known(exp, tmp_path):
+    inp = write_song(tmp_path / "in.mid", [piano(4, name="Piano")])
+    with pytest.raises(UsageError, match="--latents bar: must be one of song, style, phrase"):
+        run(exp, inp, tmp_path / "out.mid", latent="bar")
+    assert not (tmp_path / "out.mid").exists()
 
 
 def test_track_by_name_end_to_end_and_wav(exp, tmp_path):

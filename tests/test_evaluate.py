@@ -66,7 +66,8 @@ def test_evaluate_data_through_the_cli(tmp_path):
 
 
 def args(**kw):
-    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, gpu=None, overwrite=False)
+    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, binarize=None, gpu=None,
+                overwrite=False)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -74,6 +75,7 @@ def args(**kw):
     ({}, "either EXP_DIR"),
     ({"exp_dir": Path("e"), "data": Path("d.npz")}, "not both"),
     ({"data": Path("d.npz")}, "needs --out"),
+    ({"data": Path("d.npz"), "out": Path("o"), "binarize": "hard"}, "apply to a model"),
 ])
 def test_usage_errors(kw, message):
     with pytest.raises(UsageError, match=message):
@@ -94,10 +96,11 @@ class FakeModel:
     """Stands in for `musegan.inference.generate_phrases`: plays the band with shuffled tracks."""
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.binarizations = [], []
 
-    def __call__(self, exp_dir, n_phrases, conditions=None, seed=0):
+    def __call__(self, exp_dir, n_phrases, conditions=None, seed=0, binarization="hard"):
         self.calls.append((exp_dir, n_phrases, conditions, seed))
+        self.binarizations.append(binarization)
         x = band(n_phrases, seed=7)
         rng = np.random.default_rng(seed)
         for t in range(5):
@@ -148,6 +151,19 @@ def test_conditional_model_gets_held_out_phrases(tmp_path):
     assert len({c.tobytes() for c in conditions}) == 4
     assert result["info"]["condition_track"] == "Piano"
     assert "given the Piano track of 4 held-out phrases (repeated)" in (out / "report.md").read_text()
+
+
+def test_binarization_comes_from_the_config_unless_asked(tmp_path, monkeypatch):
+    exp = experiment(tmp_path)
+    (exp / "config.yaml").write_text((exp / "config.yaml").read_text() + "binarize: bernoulli\n")
+    fake = FakeModel()
+    result = evaluate.evaluate_model(exp, tmp_path / "a", 8, generate=fake)
+    assert fake.binarizations == ["bernoulli"] and result["info"]["binarization"] == "bernoulli"
+    assert "bernoulli binarization" in (tmp_path / "a" / "report.md").read_text()
+    monkeypatch.setattr(evaluate, "evaluate_model", lambda *a, **kw: fake(a[0], 2, binarization=kw["binarization"]))
+    evaluate.main(args(exp_dir=exp, bars=8, binarize="hard"))
+    assert fake.binarizations[-1] == "hard"
+    assert "--binarize hard" in evaluate._command(args(exp_dir=exp, bars=8, binarize="hard"), tmp_path)
 
 
 def test_condition_dir_needs_a_conditional_model(tmp_path):
@@ -209,7 +225,8 @@ def test_paper_best_distance_is_the_goal_of_the_shipped_models():
 
 
 def test_goal_summary_counts_metrics_within_the_papers_best():
-    params = {"track_names": ["Drums", "Piano", "Guitar", "Bass", "Strings"], "condition_track": "piano"}
+    params = {"track_names": ["Drums", "Piano", "Guitar", "Bass", "Strings"], "condition_track": "piano",
+              "is_drums": [True, False, False, False, False]}
     difference = {"EB": {"bass": 3.46, "drums": 3.6}, "UPC": {"guitar": 0.5}, "QN": {"strings": 30.0},
                   "DP": 0.1, "TD": {"guitar-piano": 0.2}}
     line = evaluate.goal_summary(difference, params)

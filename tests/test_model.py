@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from musegan import config as cfg
 from musegan.data import pack
-from musegan.model import MODELS, MuseGAN
+from musegan.design import MODELS
+from musegan.model import MuseGAN
 from musegan.train import TrainGraph
 from tiny_exp import TINY_CONFIG, TINY_PARAMS, tiny_phrases
 
@@ -55,7 +56,7 @@ def test_batch_norm_only_in_generator_and_optimizers_own_variables(multitrack, c
     params = tiny(multitrack, condition)
     x = tiny_phrases(8)
     with tf.Graph().as_default() as graph:
-        tg = TrainGraph(params, cfg.load_config(overrides=TINY_CONFIG), pack(x))
+        TrainGraph(params, cfg.load_config(overrides=TINY_CONFIG), pack(x))
         g_vars = set(v1.trainable_variables("Generator/"))
         d_vars = set(v1.trainable_variables("Discriminator/"))
         assert g_vars and d_vars and not g_vars & d_vars

@@ -3,7 +3,6 @@ conditional ones accompany the example of their given track, the others generate
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pretty_midi
 import pytest
 
