@@ -25,11 +25,12 @@ names each song's vocal-melody tracks by MIDI track number, which go to
 elsewhere in IN_DIR are collected as usual.
 """
 import csv
-import multiprocessing
 import os
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
@@ -217,8 +218,21 @@ def _results(tasks: List[Tuple[str, Tuple[int, ...]]], params, config, jobs: int
         _init_worker(params, config)
         yield from map(_work, tasks)
         return
-    with multiprocessing.Pool(jobs, initializer=_init_worker, initargs=(params, config)) as pool:
-        yield from pool.imap(_work, tasks, chunksize=1)
+    # concurrent.futures, not multiprocessing.Pool: a worker killed (out of memory on a huge file)
+    # makes Pool.imap wait forever, while the executor fails every pending future.
+    pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(params, config))
+    try:
+        futures = [pool.submit(_work, task) for task in tasks]
+        for i, (path, _) in enumerate(tasks):
+            try:
+                result = futures[i].result()
+            except BrokenProcessPool:
+                raise DataError(f"{path}: a collect worker process died while this or a file after it was "
+                                "read (killed, or out of memory?); rerun with --jobs 1 to find the file") from None
+            futures[i] = None  # a collected file's phrases are not kept twice
+            yield result
+    finally:  # an error or interrupt: never wait for the files still queued
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- the run

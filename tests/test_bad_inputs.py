@@ -155,3 +155,29 @@ def test_collect_goes_on_when_files_vanish_or_turn_unreadable_mid_run(tmp_path, 
     summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["skipped"]["vanished"]["files"] == {"c.mid": "file not found"}
     assert summary["skipped"]["unreadable"]["files"] == {"b.mid": "not a regular file"}
+
+
+def test_collect_fails_clearly_when_a_worker_process_is_killed(tmp_path, monkeypatch, capsys):
+    """A worker killed mid-run (the OOM killer on a huge file) is an error naming a file, not a hang,
+    and leaves no output behind."""
+    import signal
+
+    from musegan import cli, collect
+
+    folder = tmp_path / "in"
+    for name in "abcd":
+        corpus.write(folder / f"{name}.mid", corpus.band_bytes())
+    collect_file = collect.collect_file
+
+    def killed_on_c(path, *args):
+        if Path(path).name == "c.mid":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return collect_file(path, *args)
+
+    monkeypatch.setattr(collect, "collect_file", killed_on_c)   # the forked workers inherit it
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["collect", str(folder), str(tmp_path / "out.npz"), "--jobs", "2"])
+    assert stop.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a collect worker process died" in err[0] and "--jobs 1" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
