@@ -399,8 +399,11 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, ho
     return binarize(raw, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
 
 
-LATENTS = {"song": "one latent for the song", "style": "the song's style latents, fresh time-dependent ones "
-            "per phrase", "phrase": "a fresh latent per phrase"}
+LATENTS = {  # --latents: how phrases share latents, as the log line says it
+    "song": "one latent for the song",
+    "style": "the song's style latents, fresh time-dependent ones per phrase",
+    "phrase": "a fresh latent per phrase",
+}
 
 
 def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:

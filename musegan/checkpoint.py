@@ -206,8 +206,8 @@ def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> None
 
 
 def _widen(value: np.ndarray, shape: list) -> Optional[np.ndarray]:
-    """`value` with zero rows appended to reach `shape`, or None where only the first
-    dimension may not grow to it (a kernel `(n_in, ...)` that gained inputs)."""
+    """`value` with zero rows appended to reach `shape` (a kernel `(n_in, ...)` that gained
+    inputs), or None unless `shape` differs from it only by more rows."""
     if not (value.ndim == len(shape) >= 2 and list(value.shape[1:]) == shape[1:] and value.shape[0] < shape[0]):
         return None
     return np.concatenate([value, np.zeros([shape[0] - value.shape[0], *shape[1:]], np.float32)])
