@@ -31,7 +31,6 @@ import mido
 TPQ = 480
 BPM = 100
 HERE = Path(__file__).resolve().parent
-PARTS = ("drums", "piano", "guitar", "bass", "strings")
 
 # (right-hand chord, left-hand root, left-hand fifth) per chord name, MIDI pitches
 CHORDS = {
@@ -208,6 +207,7 @@ def _track(events) -> mido.MidiTrack:
 
 PART_FILES = {"drums": drums_part, "piano": piano_part, "guitar": guitar_part, "bass": bass_part,
               "strings": strings_part}
+PARTS = tuple(PART_FILES)  # in the models' track order
 
 
 def write(path: Path, n_bars: int = 16, part: str = "piano") -> Path:
