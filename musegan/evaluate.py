@@ -89,19 +89,23 @@ def paper_best_distance(conditional: bool) -> Tuple[Dict[str, Any], Tuple[float,
     return best, td
 
 
-def goal_summary(difference: Dict[str, Any], params: Dict[str, Any]) -> str:
-    """'Within the paper's best distance on K of N metrics: ... ; not: ...' for a model's
-    abs-difference row (metrics the paper reports only). The given track's own metrics are
-    left out: they are the data's (its distances to other tracks stay in, under TD)."""
+Check = Tuple[str, float, float]  # (metric label, ours |model - data|, the paper's best)
+
+
+def goal_checks(difference: Dict[str, Any], params: Dict[str, Any]) -> Tuple[List[Check], List[Check]]:
+    """(met, missed) of a model's abs-difference row against the paper's best distance, per
+    metric the paper reports. The given track's own metrics are left out: they are the
+    data's (its distances to other tracks stay in, under TD)."""
     c = cfg.condition_index(params)
     conditional = c is not None
     given = params["track_names"][c].lower() if conditional else None
     best, td = paper_best_distance(conditional)
-    met, missed = [], []
+    met: List[Check] = []
+    missed: List[Check] = []
 
     def check(label, ours, goal):
         if ours is not None and goal is not None:
-            (met if round(ours, 2) <= round(goal, 2) else missed).append(f"{label} {ours:.2f} vs {goal:.2f}")
+            (met if round(ours, 2) <= round(goal, 2) else missed).append((label, ours, goal))
 
     for name, letter in _track_columns(params["track_names"]):
         for metric in ("EB", "UPC", "QN"):
@@ -112,10 +116,25 @@ def goal_summary(difference: Dict[str, Any], params: Dict[str, Any]) -> str:
     by_label = {f"{p[0]}-{p[1]}": v for p, v in zip(PAPER_TD_PAIRS, td)}
     for key, label in _pair_columns(list(difference["TD"])):
         check(f"TD {label}", difference["TD"].get(key), by_label.get(label))
-    kind = "track-conditional models" if conditional else "from-scratch hybrid"
+    return met, missed
+
+
+def goal_score(difference: Dict[str, Any], params: Dict[str, Any]) -> Tuple[int, float]:
+    """(metrics within the paper's best distance, sum over all of |model - data| / paper's best):
+    larger count first, then smaller sum, is closer to the data. Orders checkpoints."""
+    met, missed = goal_checks(difference, params)
+    return len(met), round(sum(ours / max(goal, 0.01) for _, ours, goal in met + missed), 4)
+
+
+def goal_summary(difference: Dict[str, Any], params: Dict[str, Any]) -> str:
+    """'Within the paper's best distance on K of N metrics: ... ; not: ...' for a model's
+    abs-difference row (metrics the paper reports only; see goal_checks)."""
+    met, missed = goal_checks(difference, params)
+    kind = "track-conditional models" if cfg.condition_index(params) is not None else "from-scratch hybrid"
+    listed = lambda checks: ", ".join(f"{label} {ours:.2f} vs {goal:.2f}" for label, ours, goal in checks) or "none"
     return (f"Within the paper's best distance to its data ({kind}) on {len(met)} of "
             f"{len(met) + len(missed)} metrics (ours vs paper's best |model - data|). "
-            f"Met: {', '.join(met) or 'none'}. Not met: {', '.join(missed) or 'none'}.")
+            f"Met: {listed(met)}. Not met: {listed(missed)}.")
 
 
 # --------------------------------------------------------------------------- computing

@@ -16,13 +16,17 @@ Usage (no TensorFlow needed; `python3` with jax, numpy, pyyaml):
 
     python -m musegan.train_jax EXP_DIR --out STATE_DIR [--init STATE] [--minutes M]
         [--steps N] [--save-every-minutes K] [--data PATH] [--with-adam]
+        [--select-every-minutes S] [--select-phrases N]
 
 trains EXP_DIR's model (its params.yaml and config.yaml) from scratch or from
 `--init` (a state folder or npz, e.g. from `musegan export-state`), continuing its
 global step, until global step N (default: config `steps`; it is also the end of the
 learning-rate decay, as for `musegan train --steps`) or M minutes of wall-clock time
 from the start (loading and compiling included), and writes the state to STATE_DIR
-every K minutes, at the end and on SIGINT/SIGTERM. Then, where TensorFlow is:
+every K minutes, at the end and on SIGINT/SIGTERM. With S > 0 it also scores the
+generator at the start, every S minutes and at the end (`Selector`: the evaluation's
+goal metrics on fixed training-split conditions) and keeps the best-scoring state in
+STATE_DIR/best. Then, where TensorFlow is:
 
     musegan import-state EXP_DIR STATE_DIR   # -> EXP_DIR/model/model.ckpt-STEP
     musegan infer EXP_DIR                    # or evaluate, accompany, train (resumes)
@@ -33,7 +37,7 @@ most 15 MiB, Adam's moments would triple that):
 
     set -o pipefail; PYTHONUNBUFFERED=1 python3 -m musegan.train_jax exp/accompaniment/piano \
         --data data/train_x_rwc_phr.npz --out $OUT/state --minutes 8 --save-every-minutes 2 \
-        2>&1 | tee $OUT/train_jax.log
+        --select-every-minutes 1 2>&1 | tee $OUT/train_jax.log
 
 Measured on a 2-core CPU (jax 0.7.1): the piano-conditional model at batch 64 runs
 0.18 it/s (TF: 0.12) after a 34 s compile.
@@ -50,7 +54,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from musegan import design
+from musegan import design, metrics
+from musegan.evaluate import abs_difference, dataset_metrics, goal_checks, goal_score
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_training_data
 from musegan.errors import CheckpointError, MuseganError, TrainingError
@@ -660,6 +665,39 @@ class Trainer:
         return jax.jit(self.iteration, donate_argnums=0).lower(state, packed).compile()
 
 
+# ------------------------------------------------------------------------- selection
+class Selector:
+    """Scores generator states on fixed inputs with the evaluation's goal (evaluate.goal_score):
+    `n` phrases from fixed latents and, for a conditional model, the condition tracks of `n`
+    fixed training phrases (never held-out ones: the held-out songs stay for the report),
+    compared with the metrics of the whole training split. A GAN's samples do not improve
+    monotonically, so a run keeps the best state it has seen as well as its last."""
+
+    def __init__(self, trainer: "Trainer", train_data, n: int, seed: int):
+        self.params = trainer.params
+        self.reference = dataset_metrics(train_data, self.params)
+        rng = np.random.default_rng(seed)
+        self.z = jnp.asarray(rng.standard_normal((n, trainer.model.latent_size)), jnp.float32)
+        c = trainer.model.condition
+        self.condition = None
+        if c is not None:
+            rows = train_data.unpack(rng.choice(len(train_data), size=n, replace=len(train_data) < n))[..., c]
+            self.condition = jnp.asarray(rows, jnp.float32) * 2.0 - 1.0
+        self._generate = jax.jit(lambda g, bn, z, cond: trainer.generate(g, bn, z, cond, training=False)[0] > 0)
+        self.best: Optional[Tuple[int, float]] = None
+        self.best_step: Optional[int] = None
+        self.last_step: Optional[int] = None
+
+    def score(self, state: dict) -> Tuple[Tuple[int, float], int]:
+        """((goal count, distance sum), number of goal metrics) of a state's generator."""
+        x = np.asarray(self._generate(state["g"], state["bn"], self.z, self.condition))
+        difference = abs_difference(metrics.all_metrics(x, self.params), self.reference)
+        return goal_score(difference, self.params), sum(map(len, goal_checks(difference, self.params)))
+
+    def better(self, score: Tuple[int, float]) -> bool:
+        return self.best is None or (score[0], -score[1]) > (self.best[0], -self.best[1])
+
+
 # ---------------------------------------------------------------------------- loop
 def _finite(state: dict) -> bool:
     """All weights finite (one device reduction)."""
@@ -669,8 +707,11 @@ def _finite(state: dict) -> bool:
 
 def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Optional[float] = None,
           steps: Optional[int] = None, save_every_minutes: float = 10.0, data: Optional[Path] = None,
-          with_adam: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`."""
+          with_adam: bool = False, select_every_minutes: float = 0.0, select_phrases: int = 256,
+          log: Callable[[str], None] = print) -> dict:
+    """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`.
+    With `select_every_minutes` > 0, also score the generator that often and at the end
+    (Selector) and keep the best-scoring state in `out/best`."""
     t_start = time.time()
     deadline = t_start + 60.0 * minutes if minutes is not None else float("inf")
     exp_dir, out = Path(exp_dir), Path(out)
@@ -709,6 +750,23 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         log(f"saved step {int(state['step'])} to {out} ({len(paths)} files, "
             f"{sum(p.stat().st_size for p in paths) / 2 ** 20:.1f} MiB, {time.time() - t:.1f} s)")
 
+    selector = None
+    if select_every_minutes > 0:
+        t = time.time()
+        selector = Selector(trainer, train_data, select_phrases, config["seed"])
+        log(f"selection: {select_phrases} phrases every {select_every_minutes:g} min, scored against the "
+            f"training split's metrics ({time.time() - t:.1f} s); the best state goes to {out / 'best'}")
+
+    def select(state) -> None:
+        t = time.time()
+        score, n_metrics = selector.score(state)
+        step = selector.last_step = int(state["step"])
+        if selector.better(score):
+            selector.best, selector.best_step = score, step
+            save_state(out / "best", trainer.to_flat(state, with_adam))
+        log(f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum {score[1]:.2f} "
+            f"({time.time() - t:.1f} s); best: step {selector.best_step}")
+
     with Stop() as stop:  # from here a SIGINT/SIGTERM saves the state and stops
         packed = jax.device_put(jnp.asarray(train_data.packed))
         t0 = time.time()
@@ -717,8 +775,10 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
             f"in {time.time() - t0:.1f} s")
         step = first_step = int(state["step"])
         losses = None
+        if selector is not None:  # training may make it worse: the starting state is a candidate too
+            select(state)
         pending = deque()
-        t_loop = t_log = t_save = time.time()
+        t_loop = t_log = t_save = t_select = time.time()
         step_log = step
         while step < config["steps"] and stop.signal is None and time.time() < deadline:
             state, losses = step_fn(state, packed)
@@ -741,15 +801,22 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
             if save_every_minutes > 0 and now - t_save >= 60.0 * save_every_minutes:
                 save(state, losses)
                 t_save = time.time()
+            if selector is not None and now - t_select >= 60.0 * select_every_minutes:
+                select(state)
+                t_select = time.time()
         jax.block_until_ready(state)
         wall = time.time() - t_loop
         save(state, losses)
+        if selector is not None and selector.last_step != step:
+            select(state)
     done = step - first_step
     log(f"{done} iterations in {wall:.1f} s ({done / max(wall, 1e-9):.2f} it/s); step {step}"
         + (f"; stopped by {stop.signal}" if stop.signal else ""))
     result = {"step": step, "iterations": done, "seconds": wall, "stopped_by": stop.signal}
     if losses is not None:
         result.update(d_loss=float(losses[0]), g_loss=float(losses[1]))
+    if selector is not None:
+        result.update(best_step=selector.best_step, best_score=selector.best)
     return result
 
 
@@ -764,6 +831,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every-minutes", type=float, default=10.0, help="0: save only at the end")
     p.add_argument("--data", type=Path, default=None, help="override config 'data'")
     p.add_argument("--with-adam", action="store_true", help="also write the Adam moments (3x the size)")
+    p.add_argument("--select-every-minutes", type=float, default=0.0,
+                   help="score the generator this often (goal metrics on fixed training conditions) "
+                        "and keep the best state in OUT/best; 0: off")
+    p.add_argument("--select-phrases", type=int, default=256, help="phrases generated per score")
     return p
 
 
@@ -772,6 +843,7 @@ def main(argv=None) -> None:
     try:
         result = train(args.exp_dir, args.out, init=args.init, minutes=args.minutes, steps=args.steps,
                        save_every_minutes=args.save_every_minutes, data=args.data, with_adam=args.with_adam,
+                       select_every_minutes=args.select_every_minutes, select_phrases=args.select_phrases,
                        log=lambda line: print(line, flush=True))
     except MuseganError as e:
         print(f"musegan train_jax: error: {e}", file=sys.stderr, flush=True)

@@ -245,3 +245,15 @@ def test_goal_summary_leaves_out_the_given_tracks_own_metrics(given, absent, cou
     line = evaluate.goal_summary(difference, params)
     assert absent not in line and "EB G 9.00 vs 6.10" in line and "TD B-G 0.70 vs 0.06" in line
     assert f"on {count} metrics" in line, line
+
+
+def test_goal_score_counts_met_metrics_then_sums_the_ratios():
+    params = {"track_names": ["Drums", "Piano", "Guitar", "Bass", "Strings"], "condition_track": "piano",
+              "is_drums": [True, False, False, False, False]}
+    row = lambda eb_bass, dp: {"EB": {"bass": eb_bass}, "UPC": {}, "QN": {}, "DP": dp, "TD": {"bass-piano": 0.0}}
+    # ratios to the paper's best: EB B /3.46, DP /3.0, TD B-P /0.01
+    assert evaluate.goal_score(row(3.46, 6.0), params) == (2, pytest.approx(1.0 + 2.0))
+    assert evaluate.goal_score(row(6.92, 1.5), params) == (2, pytest.approx(2.0 + 0.5))
+    scores = [evaluate.goal_score(row(*r), params) for r in [(3.46, 6.0), (6.92, 1.5), (1.0, 1.0)]]
+    best = max(range(3), key=lambda i: (scores[i][0], -scores[i][1]))
+    assert best == 2 and scores[2][0] == 3

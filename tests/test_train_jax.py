@@ -418,3 +418,27 @@ def test_sigterm_saves_the_state_and_exits_143(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "SIGTERM" in stderr and "stopped by SIGTERM" in stdout
     assert state_io.state_step(state_io.load_state(out)) >= 1
+
+
+@pytest.mark.slow
+def test_selection_keeps_the_best_scoring_state(tmp_path, capsys):
+    """--select-every-minutes: the start and every scored step are logged with the goal score,
+    and OUT/best holds the state of the best-scoring one (more met metrics, then the smaller
+    distance sum)."""
+    import re
+
+    x = _phrases(24)
+    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=np.arange(len(x)) // 3,
+                     song_names=[f"song{i}" for i in range(len(x) // 3)])
+    exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
+                          config={"batch_size": 4})
+    out = tmp_path / "state"
+    result = tj.train(exp, out, steps=4, save_every_minutes=0, select_every_minutes=1e-9, select_phrases=6)
+    log = capsys.readouterr().out
+    lines = re.findall(r"select step (\d+): goal met on (\d+) of \d+ metrics, distance sum ([\d.]+)", log)
+    scored = {int(s): (int(k), -float(d)) for s, k, d in lines}
+    assert [int(s) for s, _, _ in lines] == [0, 1, 2, 3, 4], log  # each step once
+    best = max(scored, key=lambda s: (scored[s], -s))  # the first of equals stays
+    assert result["best_step"] == best
+    assert state_io.state_step(state_io.load_state(out / "best")) == best
+    assert state_io.state_step(state_io.load_state(out)) == 4
