@@ -278,14 +278,17 @@ def table2(rows: Dict[str, Dict[str, Any]], params: Dict[str, Any], paper: bool 
 
 
 def extras_table(rows: Dict[str, Dict[str, Any]], params: Dict[str, Any]) -> str:
-    """Markdown table of the metrics beyond the paper's: UPC over non-empty bars, polyphony, in-scale."""
-    tracks = [(n, l) for n, l in _track_columns(params["track_names"])
-              if n in next(iter(rows.values()))["polyphony"]]
+    """Markdown table of the metrics beyond the paper's: UPC over non-empty bars, polyphony,
+    in-scale and (with drums) on-drums."""
+    first = next(iter(rows.values()))
+    tracks = [(n, l) for n, l in _track_columns(params["track_names"]) if n in first["polyphony"]]
+    drums = any(params["is_drums"]) and "on_drums" in first  # reports written before it lack it
     header = [""] + [f"UPC* {l}" for _, l in tracks] + [f"poly {l}" for _, l in tracks] + \
-        [f"in-scale {l}" for _, l in tracks]
+        [f"in-scale {l}" for _, l in tracks] + ([f"on-drums {l}" for _, l in tracks] if drums else [])
     out = [[name] + [_fmt(m["UPC_nonempty"].get(n), 2) for n, _ in tracks]
            + [_fmt(m["polyphony"].get(n), 1) for n, _ in tracks]
            + [_fmt(m["in_scale"].get(n), 1) for n, _ in tracks]
+           + ([_fmt(m["on_drums"].get(n), 1) for n, _ in tracks] if drums else [])
            for name, m in rows.items() if "polyphony" in m]
     return _table(header, out)
 
@@ -312,7 +315,8 @@ def definitions(params: Dict[str, Any]) -> str:
         "- TD: Harte et al. tonal-centroid distance of per-beat chroma (L1-normalised, r1 = r2 = 1, "
         "r3 = 0.5), averaged over the beats in which both tracks sound. Larger = less harmonious.",
         "- Extras: poly = % of sounding steps with >= 2 pitches; in-scale = % of notes in the phrase's "
-        "best-fitting major scale (fitted to all non-drum tracks together).",
+        "best-fitting major scale (fitted to all non-drum tracks together); on-drums = % of notes "
+        "starting on a step where a drum is struck (how closely the track's rhythm follows the drums).",
     ])
 
 

@@ -23,8 +23,10 @@ used here, each pinned down in its function's docstring:
   12 steps/beat, where the neighbouring step is already 1/3 of a 16th away.
 - TD (`tonal_distance`): Harte et al. (2006) tonal-centroid distance between
   two tracks, beat by beat, averaged over the beats in which BOTH tracks sound.
-- Extras: `polyphony_rate` (% of sounding steps with >= 2 pitches) and
-  `in_scale_rate` (% of notes in the phrase's best-fitting major scale).
+- Extras: `polyphony_rate` (% of sounding steps with >= 2 pitches),
+  `in_scale_rate` (% of notes in the phrase's best-fitting major scale) and
+  `on_drums_rate` (% of notes that start on a step where a drum is struck: how
+  closely a track's rhythm follows the drums).
 
 Rates are in percent (0..100); UPC and TD are plain numbers; a rate with no
 events to count (e.g. QN of a track that never plays) is NaN, written as null.
@@ -129,6 +131,7 @@ class Counts:
     polyphonic_steps: np.ndarray  # steps with >= 2 active pitches
     on_grid_onsets: np.ndarray  # onsets within the DP tolerance of the 16th grid
     in_scale_notes: np.ndarray
+    on_drum_onsets: np.ndarray  # onsets on a step where some drum track has an onset
     td_sum: np.ndarray          # (n_pairs,) sum of per-beat tonal distances
     td_beats: np.ndarray        # (n_pairs,) beats where both tracks sound
 
@@ -237,6 +240,12 @@ def counts(x: np.ndarray, beat_resolution: int, lowest_pitch: int, is_drums: Seq
         at = onset[t].reshape(n * n_bars, n_steps, n_pitches).sum(axis=(0, 2), dtype=np.int64)
         c.on_grid_onsets[t] = at[mask].sum()
 
+    # on drums: onsets at the steps where any drum track strikes
+    drum_tracks = np.flatnonzero(np.asarray(is_drums, dtype=bool))
+    if len(drum_tracks):
+        struck = onset[drum_tracks].any(axis=(0, 3))                   # (n, T)
+        c.on_drum_onsets[:] = (onset.sum(axis=3, dtype=np.int64) * struck[None]).sum(axis=(1, 2))
+
     # in-scale: one key per phrase, fitted to the notes of all non-drum tracks
     onset_pc = _pitch_classes(onset.sum(axis=2, dtype=np.uint16), lowest_pitch)   # (K, n, 12)
     key = _best_keys(onset_pc, is_drums)
@@ -342,6 +351,14 @@ def in_scale_rate(x: np.ndarray, lowest_pitch: int = 24, is_drums: Optional[Sequ
     return _ratio(c.in_scale_notes, c.notes)
 
 
+def on_drums_rate(x: np.ndarray, is_drums: Sequence[bool]) -> np.ndarray:
+    """On-drums rate per track, `(n_tracks,)` in %: notes (onsets, see
+    `qualified_note_rate`) starting on a step where any drum track has an onset, over
+    all the track's notes, pooled over the set. NaN for every track without drums."""
+    c = _one(x, is_drums=is_drums)
+    return _ratio(c.on_drum_onsets, c.notes) if any(is_drums) else np.full(x.shape[-1], np.nan)
+
+
 def tonal_distance(x: np.ndarray, beat_resolution: int, is_drums: Optional[Sequence[bool]] = None) -> np.ndarray:
     """TD per pair of non-drum tracks (`track_pairs` order), `(n_pairs,)`.
 
@@ -374,7 +391,8 @@ def finish(c: Counts, params: Dict[str, Any]) -> Dict[str, Any]:
 
     `{"EB": {track: %}, "UPC": {non-drum: n}, "UPC_nonempty": {...}, "QN": {non-drum: %},
     "DP": % (drum tracks pooled; None without drums), "TD": {"piano-guitar": d, ...},
-    "polyphony": {non-drum: %}, "in_scale": {non-drum: %}, "info": {...}}`,
+    "polyphony": {non-drum: %}, "in_scale": {non-drum: %}, "on_drums": {non-drum: %},
+    "info": {...}}`,
     track names lower-cased, pairs named in track order, NaN as None.
     """
     names = [n.lower() for n in params["track_names"]]
@@ -394,6 +412,8 @@ def finish(c: Counts, params: Dict[str, Any]) -> Dict[str, Any]:
                for (i, j), v in zip(pairs, _ratio(c.td_sum, c.td_beats, 1.0))},
         "polyphony": _named(_ratio(c.polyphonic_steps, c.sounding_steps), names, melodic),
         "in_scale": _named(_ratio(c.in_scale_notes, c.notes), names, melodic),
+        "on_drums": _named(_ratio(c.on_drum_onsets, c.notes) if drum_idx else np.full(len(names), np.nan),
+                           names, melodic),
         "info": {
             "n_phrases": int(c.bars[0] // params["data_shape"][0]) if len(c.bars) else 0,
             "n_bars": int(c.bars[0]) if len(c.bars) else 0,

@@ -257,3 +257,16 @@ def test_goal_score_counts_met_metrics_then_sums_the_ratios():
     scores = [evaluate.goal_score(row(*r), params) for r in [(3.46, 6.0), (6.92, 1.5), (1.0, 1.0)]]
     best = max(range(3), key=lambda i: (scores[i][0], -scores[i][1]))
     assert best == 2 and scores[2][0] == 3
+
+
+def test_extras_table_shows_on_drums_only_where_there_are_drums():
+    from musegan import config, metrics
+
+    params = config.load_params()
+    x = np.zeros((1, *params["data_shape"]), dtype=bool)
+    x[0, 0, 0, 12, 0] = x[0, 0, 0, 12, 3] = x[0, 0, 6, 14, 3] = True   # a kick; bass on it and off it
+    rows = {"data": metrics.all_metrics(x, params)}
+    table = evaluate.extras_table(rows, params)
+    assert "on-drums B" in table.splitlines()[0] and "| 50.0 |" in table
+    no_drums = dict(params, is_drums=[False] * 5)
+    assert "on-drums" not in evaluate.extras_table({"data": metrics.all_metrics(x, no_drums)}, no_drums)

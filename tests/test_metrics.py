@@ -218,6 +218,20 @@ def test_in_scale_rate_and_key_use_the_real_midi_pitch():
     assert metrics.phrase_keys(x, LOW + 2, PARAMS["is_drums"])[0] == 2
 
 
+def test_on_drums_rate_counts_notes_starting_on_a_drum_hit():
+    x = phrases()
+    for beat in range(4):                                        # kick on every beat of bar 0
+        play(x, DRUMS, (36,), 12 * beat, 1)
+    play(x, BASS, (36,), 0, 12)                                  # on the beat
+    play(x, BASS, (38,), 6, 6)                                   # off the beat
+    play(x, PIANO, C_MAJOR, 12, 24)                              # three notes on beat 2
+    play(x, PIANO, (72,), 24, 12)                                # on beat 3
+    play(x, PIANO, (74,), 30, 3)                                 # off
+    rate = metrics.on_drums_rate(x, PARAMS["is_drums"])
+    assert rate[BASS] == 50 and rate[PIANO] == 80 and math.isnan(rate[GUITAR])
+    assert np.all(np.isnan(metrics.on_drums_rate(x, [False] * 5)))   # no drums: nothing to follow
+
+
 # --------------------------------------------------------------------------- all_metrics
 
 
@@ -225,7 +239,7 @@ def test_all_metrics_layout():
     m = metrics.all_metrics(_triad_dataset(4, seed=0), PARAMS)
     non_drums = ["piano", "guitar", "bass", "strings"]
     assert list(m["EB"]) == ["drums"] + non_drums
-    for key in ("UPC", "UPC_nonempty", "QN", "polyphony", "in_scale"):
+    for key in ("UPC", "UPC_nonempty", "QN", "polyphony", "in_scale", "on_drums"):
         assert list(m[key]) == non_drums, key
     assert list(m["TD"]) == ["piano-guitar", "piano-bass", "piano-strings",
                              "guitar-bass", "guitar-strings", "bass-strings"]
@@ -238,6 +252,7 @@ def test_all_metrics_without_drums_or_events_gives_none():
     params = dict(PARAMS, is_drums=[False] * 5)
     m = metrics.all_metrics(phrases(n=2), params)
     assert m["DP"] is None and m["QN"]["drums"] is None and m["EB"]["drums"] == 100
+    assert m["on_drums"]["piano"] is None
 
 
 @settings(max_examples=25, deadline=None)
