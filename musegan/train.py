@@ -17,6 +17,7 @@ from musegan import checkpoint
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, check_shape, load_training_data
 from musegan.errors import TrainingError
+from musegan.evaluate import abs_difference, dataset_metrics, goal_checks
 from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
 from musegan.model import MuseGAN, count_parameters
 
@@ -223,6 +224,7 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
         writer = (v1.summary.FileWriter(str(exp_dir / "logs")) if config["save_summaries_steps"] else None)
         t_log, step_log = time.time(), step
         first = True
+        reference = None  # the training split's metrics, for the goal count of each evaluation
         while step < config["steps"] and stop.signal is None:
             for _ in range(config["n_dis_updates_per_gen_update"]):
                 _, d_loss = sess.run([tg.d_train, tg.d_loss])
@@ -248,7 +250,11 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
                     _summary_image(writer, step, x, params)
             if config["evaluate_steps"] and step % config["evaluate_steps"] == 0:
                 metrics = _evaluate(sess, tg, config, params, valid_data or train_data, step)
-                log(f"eval step {step}: {_metrics_line(metrics)}")
+                if reference is None:
+                    reference = dataset_metrics(train_data, params)
+                met, missed = goal_checks(abs_difference(metrics, reference), params)
+                log(f"eval step {step}: {_metrics_line(metrics)}  goal met on {len(met)} of "
+                    f"{len(met) + len(missed)} metrics")
                 if writer is not None:
                     _summary_scalars(writer, step, _flat_metrics(metrics))
             if writer is not None and step % config["save_summaries_steps"] == 0:

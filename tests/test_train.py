@@ -122,3 +122,18 @@ def test_warm_start_only_when_fresh_and_bad_source_is_one_line(tmp_path, trained
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
     assert len(lines) == 1 and "nowhere" in lines[0] and "no trained model" in lines[0], proc.stderr
+
+
+def test_evaluation_while_training_logs_the_goal_count(tmp_path):
+    """Every `evaluate_steps` the log line ends with the evaluation's goal count (musegan evaluate's
+    first line): 17 metrics for a piano-conditional five-track model."""
+    import re
+
+    exp = make_experiment(tmp_path, params={"multitrack": "hybrid", "condition_track": "piano"},
+                          config={"evaluate_steps": 1, "evaluate_bars": 8})
+    logs = []
+    train(exp, steps=2, log=logs.append)
+    found = [re.search(r"^eval step (\d+): EB .* goal met on (\d+) of (\d+) metrics$", line) for line in logs]
+    found = [m.groups() for m in found if m]
+    assert [step for step, _, _ in found] == ["1", "2"], logs
+    assert all(total == "17" and 0 <= int(met) <= 17 for _, met, total in found)
