@@ -62,7 +62,7 @@ import numpy as np
 from musegan import io, midi
 from musegan.cli import quiet_stderr
 from musegan.config import FAMILIES, condition_index, load_experiment
-from musegan.design import latent_size, latent_slices
+from musegan.design import LATENTS, latent_size, latent_slices
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -397,13 +397,6 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, ho
         finally:
             gen.close()
     return binarize(raw, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
-
-
-LATENTS = {  # --latents: how phrases share latents, as the log line says it
-    "song": "one latent for the song",
-    "style": "the song's style latents, fresh time-dependent ones per phrase",
-    "phrase": "a fresh latent per phrase",
-}
 
 
 def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:

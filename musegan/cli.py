@@ -6,6 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from musegan.design import LATENTS
 from musegan.errors import MuseganError
 
 EPILOG = "Example:\n  "
@@ -108,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .mid (a .png is written beside it)")
     p.add_argument("--track", default=None, help="your part: track index, name or family")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--latents", choices=("song", "style", "phrase"), default="style",
+    p.add_argument("--latents", choices=tuple(LATENTS), default="style",
                    help="per phrase: style (default) keeps the band's style for the song and varies how the "
                         "parts move; song repeats one latent; phrase draws all anew")
     p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None)

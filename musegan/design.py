@@ -21,6 +21,13 @@ class Design:
     one_discriminator: bool  # a single discriminator over all tracks
 
 
+# How the phrases of one song share latents (`musegan accompany --latents`), as the log says it.
+LATENTS: Dict[str, str] = {
+    "song": "one latent for the song",
+    "style": "the song's style latents, fresh time-dependent ones per phrase",
+    "phrase": "a fresh latent per phrase",
+}
+
 # The one registry of model names; nothing else branches on them.
 MODELS: Dict[str, Design] = {
     "jamming": Design(shared_latent=False, private_latent=True, one_generator=False, one_discriminator=False),
