@@ -764,7 +764,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         if selector.better(score):
             selector.best, selector.best_step = score, step
             save_state(out / "best", trainer.to_flat(state, with_adam))
-        log(f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum {score[1]:.2f} "
+        log(f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum {score[1]:.4f} "
             f"({time.time() - t:.1f} s); best: step {selector.best_step}")
 
     with Stop() as stop:  # from here a SIGINT/SIGTERM saves the state and stops
