@@ -688,11 +688,18 @@ class Selector:
         self.best_step: Optional[int] = None
         self.last_step: Optional[int] = None
 
-    def score(self, state: dict) -> Tuple[Tuple[int, float], int]:
-        """((goal count, distance sum), number of goal metrics) of a state's generator."""
+    def score(self, state: dict) -> Tuple[Tuple[int, float], int, str]:
+        """((goal count, distance sum), number of goal metrics, extras) of a state's generator;
+        extras names the on-drums rates (not in the goal) when the model has drums."""
         x = np.asarray(self._generate(state["g"], state["bn"], self.z, self.condition))
-        difference = abs_difference(metrics.all_metrics(x, self.params), self.reference)
-        return goal_score(difference, self.params), sum(map(len, goal_checks(difference, self.params)))
+        m = metrics.all_metrics(x, self.params)
+        difference = abs_difference(m, self.reference)
+        met, missed = goal_checks(difference, self.params)
+        extras = ""
+        if any(self.params["is_drums"]):
+            rates = " ".join(f"{name} {v:.1f}" for name, v in m["on_drums"].items() if v is not None)
+            extras = f"; on drums % {rates}"
+        return goal_score(difference, self.params), len(met) + len(missed), extras
 
     def better(self, score: Tuple[int, float]) -> bool:
         return self.best is None or (score[0], -score[1]) > (self.best[0], -self.best[1])
@@ -759,12 +766,12 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
 
     def select(state) -> None:
         t = time.time()
-        score, n_metrics = selector.score(state)
+        score, n_metrics, extras = selector.score(state)
         step = selector.last_step = int(state["step"])
         if selector.better(score):
             selector.best, selector.best_step = score, step
             save_state(out / "best", trainer.to_flat(state, with_adam))
-        log(f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum {score[1]:.4f} "
+        log(f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum {score[1]:.4f}{extras} "
             f"({time.time() - t:.1f} s); best: step {selector.best_step}")
 
     with Stop() as stop:  # from here a SIGINT/SIGTERM saves the state and stops
