@@ -196,8 +196,9 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
             bad(key, f"must be in [0, 1), got {config[key]}")
     if not (math.isfinite(config["gradient_penalty_weight"]) and config["gradient_penalty_weight"] >= 0):
         bad("gradient_penalty_weight", f"must be 0 or more, got {config['gradient_penalty_weight']}")
-    if not 0 <= config["validation_fraction"] < 1:
-        bad("validation_fraction", "must be in [0, 1)")
+    for key in ("validation_fraction", "selection_fraction"):
+        if not 0 <= config[key] < 1:
+            bad(key, "must be in [0, 1)")
     if config["collect"]["vocal_family"] not in FAMILIES:
         bad("collect.vocal_family", f"must be one of {', '.join(FAMILIES)}")
     if config["collect"]["hop_bars"] < 1:

@@ -523,22 +523,34 @@ def check_shape(phrases: PackedPhrases, data_shape: Sequence[int], source) -> No
                         f"{list(data_shape)} in params")
 
 
-def load_training_data(config: dict, data_shape: Optional[Sequence[int]] = None
-                       ) -> Tuple[PackedPhrases, Optional[PackedPhrases]]:
-    """(train, valid) phrases of an experiment's `config['data']`, split by song with the
-    config's `validation_fraction` and `seed` (valid is None without a split). Every trainer
-    (TensorFlow and JAX) and the evaluation take the split from here, so they agree on it.
-    With `data_shape` (params), phrases of another shape are a DataError."""
+def load_splits(config: dict, data_shape: Optional[Sequence[int]] = None
+                ) -> Tuple[PackedPhrases, Optional[PackedPhrases], Optional[PackedPhrases]]:
+    """(train, selection, valid) phrases of an experiment's `config['data']`, split by song
+    with the config's `seed`: `validation_fraction` of the songs held out for the report,
+    then `selection_fraction` of the rest kept out of fitting, for picking checkpoints
+    (a part is None at fraction 0). Every trainer (TensorFlow and JAX), the selection and the
+    evaluation take the split from here, so they agree on it. With `data_shape` (params),
+    phrases of another shape are a DataError."""
     path = Path(config["data"])
     if not path.exists():
         raise DataError(f"{path}: training data not found; make it with `musegan collect MIDI_DIR {path}` "
                         "or download the published set with scripts/download_data.sh")
-    phrases = load_phrases(path)
+    train = load_phrases(path)
     if data_shape is not None:
-        check_shape(phrases, data_shape, path)
+        check_shape(train, data_shape, path)
+    valid = selection = None
     if config["validation_fraction"] > 0:
-        return split_by_song(phrases, config["validation_fraction"], config["seed"])
-    return phrases, None
+        train, valid = split_by_song(train, config["validation_fraction"], config["seed"])
+    if config["selection_fraction"] > 0:
+        train, selection = split_by_song(train, config["selection_fraction"], config["seed"])
+    return train, selection, valid
+
+
+def load_training_data(config: dict, data_shape: Optional[Sequence[int]] = None
+                       ) -> Tuple[PackedPhrases, Optional[PackedPhrases]]:
+    """(train, valid) of `load_splits`: the phrases a model is fitted to and the held-out ones."""
+    train, _, valid = load_splits(config, data_shape)
+    return train, valid
 
 
 def transpose(x: np.ndarray, semitones, is_drums: Sequence[bool]) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from musegan import config as cfg
 from musegan import io, metrics
-from musegan.data import load_training_data
+from musegan.data import load_splits
 from musegan.errors import ConfigError, DataError, UsageError
 
 CHUNK = metrics.CHUNK
@@ -411,9 +411,10 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     n_bars = params["data_shape"][0]
     n_phrases = -(-n_bars_total // n_bars)
     condition = cfg.condition_index(params)
-    train, valid = load_training_data(config, params["data_shape"])
+    train, selection, valid = load_splits(config, params["data_shape"])
     notes = [f"Experiment {exp_dir}: {params['multitrack']} model, data {config['data']} "
-             f"({len(train)} training phrases{'' if valid is None else f', {len(valid)} held out'}, "
+             f"({len(train)} training phrases{'' if valid is None else f', {len(valid)} held out'}"
+             f"{'' if selection is None else f', {len(selection)} kept out for checkpoint selection'}, "
              f"split by song with seed {config['seed']}); {binarization} binarization of the "
              "model's output."]
 

@@ -10,7 +10,7 @@ training mode is TF's fused kernel (biased batch variance to normalize, epsilon
 op returns, momentum 0.99 by assign_sub), Adam is tf.compat.v1's (separate beta
 powers for D and G). One jitted call runs one whole iteration: 5 D updates (config
 `n_dis_updates_per_gen_update`) and one G update, batches sampled on the device
-from the bit-packed training split of TensorFlow training (data.load_training_data).
+from the bit-packed training split of TensorFlow training (data.load_splits).
 
 Usage (no TensorFlow needed; `python3` with jax, numpy, pyyaml):
 
@@ -57,7 +57,7 @@ from jax import lax
 from musegan import design, metrics
 from musegan.evaluate import abs_difference, dataset_metrics, goal_checks, goal_score
 from musegan.config import condition_index, load_experiment
-from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_training_data
+from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_splits
 from musegan.errors import CheckpointError, MuseganError, TrainingError
 from musegan.loop import Stop, duration, exit_if_stopped
 from musegan.state import STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
@@ -669,11 +669,12 @@ class Trainer:
 class Selector:
     """Scores generator states on fixed inputs with the evaluation's goal (evaluate.goal_score):
     `n` phrases from fixed latents and, for a conditional model, the condition tracks of `n`
-    fixed training phrases (never held-out ones: the held-out songs stay for the report),
-    compared with the metrics of the whole training split. A GAN's samples do not improve
-    monotonically, so a run keeps the best state it has seen as well as its last."""
+    fixed phrases of `conditions` (the selection split's songs, which the model is not fitted
+    to, or else training phrases; never held-out ones: those stay for the report), compared
+    with the metrics of the training split. A GAN's samples do not improve monotonically, so a
+    run keeps the best state it has seen as well as its last."""
 
-    def __init__(self, trainer: "Trainer", train_data, n: int, seed: int):
+    def __init__(self, trainer: "Trainer", train_data, conditions, n: int, seed: int):
         self.params = trainer.params
         self.reference = dataset_metrics(train_data, self.params)
         rng = np.random.default_rng(seed)
@@ -681,7 +682,7 @@ class Selector:
         c = trainer.model.condition
         self.condition = None
         if c is not None:
-            rows = train_data.unpack(rng.choice(len(train_data), size=n, replace=len(train_data) < n))[..., c]
+            rows = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))[..., c]
             self.condition = jnp.asarray(rows, jnp.float32) * 2.0 - 1.0
         self._generate = jax.jit(lambda g, bn, z, cond: trainer.generate(g, bn, z, cond, training=False)[0] > 0)
         self.best: Optional[Tuple[int, float]] = None
@@ -729,7 +730,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         config["steps"] = steps
     devices = jax.devices()
     log(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {', '.join(str(d) for d in devices)}")
-    train_data, _ = load_training_data(config, params["data_shape"])
+    train_data, selection_data, _ = load_splits(config, params["data_shape"])
     trainer = Trainer(params, config)
     key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]), 0)
     if init is not None:
@@ -760,9 +761,15 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
     selector = None
     if select_every_minutes > 0:
         t = time.time()
-        selector = Selector(trainer, train_data, select_phrases, config["seed"])
-        log(f"selection: {select_phrases} phrases every {select_every_minutes:g} min, scored against the "
-            f"training split's metrics ({time.time() - t:.1f} s); the best state goes to {out / 'best'}")
+        selector = Selector(trainer, train_data, selection_data or train_data, select_phrases, config["seed"])
+        given = ""
+        if trainer.model.condition is not None:
+            given = (f", given the condition tracks of the {len(selection_data):,} selection-split phrases"
+                     if selection_data else
+                     ", given TRAINING phrases' condition tracks (selection_fraction is 0: the score rewards "
+                     "fitting the training songs, which is not the held-out best)")
+        log(f"selection: {select_phrases} phrases every {select_every_minutes:g} min{given}, scored against "
+            f"the training split's metrics ({time.time() - t:.1f} s); the best state goes to {out / 'best'}")
 
     def select(state) -> None:
         t = time.time()

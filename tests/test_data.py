@@ -303,6 +303,25 @@ def test_split_without_songs_is_by_phrase():
     assert (len(train), len(valid)) == (20, 0)
 
 
+def test_load_splits_keeps_three_song_sets_apart(tmp_path):
+    """validation_fraction holds songs out for the report, selection_fraction then keeps some of
+    the rest out of fitting; at 0 the training split is the one load_training_data gave before."""
+    x = phrases(n=60)
+    ids = np.repeat(np.arange(12), 5).astype(np.int32)
+    path = tmp_path / "d.npz"
+    data.write_sparse_npz(path, x, song_ids=ids, song_names=[f"s{i}" for i in range(12)])
+    config = {"data": str(path), "seed": 4, "validation_fraction": 0.2, "selection_fraction": 0.25}
+    train, selection, valid = data.load_splits(config)
+    sets = [set(part.song_ids) for part in (train, selection, valid)]
+    assert all(sets) and not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert set.union(*sets) == set(range(12)) and len(train) + len(selection) + len(valid) == 60
+    fitted, held = data.load_training_data(config)
+    assert np.array_equal(fitted.packed, train.packed) and np.array_equal(held.packed, valid.packed)
+    no_selection = data.load_splits({**config, "selection_fraction": 0.0})
+    assert no_selection[1] is None and np.array_equal(no_selection[2].packed, valid.packed)
+    assert set(no_selection[0].song_ids) == sets[0] | sets[1]
+
+
 @pytest.mark.parametrize("random_transpose", [False, True])
 def test_batch_sampler(random_transpose):
     x = phrases(n=5, density=0.3)

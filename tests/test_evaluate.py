@@ -136,6 +136,18 @@ def test_evaluate_model_compares_with_the_training_split(tmp_path, monkeypatch):
         evaluate.main(args(exp_dir=exp, bars=30))
 
 
+def test_selection_songs_are_neither_reference_nor_condition(tmp_path):
+    """Songs kept out for checkpoint selection are not in the training reference (the model is
+    not fitted to them), and the report says how many."""
+    exp = experiment(tmp_path, condition_track="piano")
+    config_path = exp / "config.yaml"
+    config_path.write_text(config_path.read_text() + "selection_fraction: 0.34\n")
+    fake = FakeModel()
+    result = evaluate.evaluate_model(exp, tmp_path / "out", 16, generate=fake)
+    assert result["training_data"]["info"]["n_phrases"] == 8             # 16 - 4 held out - 4 kept
+    assert "4 held out, 4 kept out for checkpoint selection" in (tmp_path / "out" / "report.md").read_text()
+
+
 def test_conditional_model_gets_held_out_phrases(tmp_path):
     exp = experiment(tmp_path, condition_track="piano")
     fake = FakeModel()

@@ -97,7 +97,6 @@ def _kernel_env(tmp_path: Path, monkeypatch) -> str:
 @pytest.mark.slow
 def test_colab_cells_do_nothing_elsewhere(tmp_path, monkeypatch):
     """'Run all' in Jupyter runs the tagged cells too: off Colab they must pass quietly."""
-    import nbformat
     from nbclient import NotebookClient
 
     work = _workdir(tmp_path)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from musegan.train import train
+from musegan.errors import ConfigError
 from tiny_exp import make_experiment
 
 
@@ -137,3 +138,12 @@ def test_evaluation_while_training_logs_the_goal_count(tmp_path):
     found = [m.groups() for m in found if m]
     assert [step for step, _, _ in found] == ["1", "2"], logs
     assert all(total == "17" and 0 <= int(met) <= 17 for _, met, total in found)
+
+
+@pytest.mark.parametrize("key", ["validation_fraction", "selection_fraction"])
+def test_split_fractions_are_checked(key):
+    from musegan import config as cfg
+
+    assert cfg.load_config(overrides={key: 0.5})[key] == 0.5
+    with pytest.raises(ConfigError, match=rf"'{key}' must be in \[0, 1\)"):
+        cfg.load_config(overrides={key: 1.0})

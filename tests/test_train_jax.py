@@ -421,6 +421,32 @@ def test_sigterm_saves_the_state_and_exits_143(tmp_path):
 
 
 @pytest.mark.slow
+def test_selection_conditions_on_the_selection_split(tmp_path, capsys):
+    """With selection_fraction > 0 the selector is given the condition tracks of the songs
+    kept out of fitting (each song here has its own piano pitch, so a track tells its song)."""
+    import re
+    from musegan.data import load_splits
+
+    x = np.zeros((24, *THREE["data_shape"]), dtype=bool)
+    songs = np.arange(24) // 3
+    x[np.arange(24), :, 0, songs, 1] = True  # song i: piano holds pitch i
+    x[:, :, 0, 12, 2] = True
+    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=songs, song_names=[f"song{i}" for i in range(8)])
+    exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
+                          config={"batch_size": 4, "validation_fraction": 0.25, "selection_fraction": 0.34})
+    config, params = cfg.load_experiment(exp)
+    train, selection, valid = load_splits(config, params["data_shape"])
+    trainer = tj.Trainer(params, config)
+    selector = tj.Selector(trainer, train, selection, 10, 0)
+    pitches = set(np.nonzero(np.asarray(selector.condition) > 0)[3])
+    assert pitches and pitches <= set(selection.song_ids) and not pitches & set(train.song_ids)
+
+    tj.train(exp, tmp_path / "state", steps=1, save_every_minutes=0, select_every_minutes=1e-9, select_phrases=4)
+    log = capsys.readouterr().out
+    assert re.search(rf"given the condition tracks of the {len(selection)} selection-split phrases", log), log
+    assert f"{len(train)} training phrases" in log, log
+
+
 def test_selection_keeps_the_best_scoring_state(tmp_path, capsys):
     """--select-every-minutes: the start and every scored step are logged with the goal score,
     and OUT/best holds the state of the best-scoring one (more met metrics, then the smaller
