@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--condition-dir", type=Path, default=None, help="MIDI files to condition on")
     p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None,
                    help="of the model's output (default: the config's binarize)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="of the latent vectors (default: the config's seed; the held-out split and "
+                        "the conditions stay)")
     p.add_argument("--gpu", default=None)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a), check_exp=True)

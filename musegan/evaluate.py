@@ -352,6 +352,8 @@ def _command(args, out: Path) -> str:
             words += ["--condition-dir", str(args.condition_dir)]
         if args.binarize is not None:
             words += ["--binarize", args.binarize]
+        if args.seed is not None:
+            words += ["--seed", str(args.seed)]
     else:
         words += ["--data", str(args.data)]
     words += ["--out", str(out)]
@@ -389,14 +391,16 @@ def evaluate_data(path: Path, out: Path, overwrite: bool = False, command: str =
 
 def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: Optional[Path] = None,
                    overwrite: bool = False, command: str = "", generate=None,
-                   binarization: Optional[str] = None) -> Dict[str, Any]:
+                   binarization: Optional[str] = None, seed: Optional[int] = None) -> Dict[str, Any]:
     """Generate `n_bars_total` bars from the experiment's model and compare them with its training data.
 
     `generate(exp_dir, n_phrases, conditions=None, seed=0, binarization="hard")` defaults
     to `musegan.inference.generate_phrases`; `binarization` to the config's `binarize`. Conditions, for a track-conditional
     model, are the condition track, bool `(n, n_bars, n_steps, n_pitches)`, of
     phrases of the held-out split (or of `condition_dir`'s MIDI files), shuffled
-    with the config seed and repeated when there are fewer than needed.
+    with the config seed and repeated when there are fewer than needed. `seed` (default: the
+    config's) draws the latent vectors only: the split and the conditions stay, so runs with
+    several seeds measure how much the figures move between draws of the same model.
     """
     if n_bars_total < 1:
         raise UsageError(f"--bars must be at least 1, got {n_bars_total}")
@@ -412,11 +416,12 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     n_phrases = -(-n_bars_total // n_bars)
     condition = cfg.condition_index(params)
     train, selection, valid = load_splits(config, params["data_shape"])
+    latent_seed = config["seed"] if seed is None else seed
     notes = [f"Experiment {exp_dir}: {params['multitrack']} model, data {config['data']} "
              f"({len(train)} training phrases{'' if valid is None else f', {len(valid)} held out'}"
              f"{'' if selection is None else f', {len(selection)} kept out for checkpoint selection'}, "
-             f"split by song with seed {config['seed']}); {binarization} binarization of the "
-             "model's output."]
+             f"split by song with seed {config['seed']}); latent vectors of seed {latent_seed}; "
+             f"{binarization} binarization of the model's output."]
 
     conditions = None
     if condition is not None:
@@ -443,7 +448,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     print(f"evaluating the training data ({len(train)} phrases)")
     train_metrics = dataset_metrics(train, params)
     print(f"generating {n_phrases} phrases ({n_phrases * n_bars} bars)")
-    x = np.asarray(generate(exp_dir, n_phrases, conditions=conditions, seed=config["seed"],
+    x = np.asarray(generate(exp_dir, n_phrases, conditions=conditions, seed=latent_seed,
                             binarization=binarization), dtype=bool)
     if x.shape != (n_phrases, *params["data_shape"]):
         raise DataError(f"{exp_dir}: the model gave shape {x.shape}, expected "
@@ -452,7 +457,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     result = {"training_data": train_metrics, "model": model_metrics,
               "abs_difference": abs_difference(model_metrics, train_metrics),
               "info": {"exp_dir": str(exp_dir), "bars": n_phrases * n_bars, "data": str(config["data"]),
-                       "binarization": binarization,
+                       "binarization": binarization, "latent_seed": latent_seed,
                        "condition_track": None if condition is None else params["track_names"][condition],
                        "conditions": None if condition is None else
                        (str(condition_dir) if condition_dir is not None else "held-out split")}}
@@ -482,10 +487,10 @@ def main(args) -> None:
     if args.data is not None:
         if args.out is None:
             raise UsageError("--data needs --out DIR (where metrics.json and report.md go)")
-        if args.condition_dir is not None or args.binarize is not None:
-            raise UsageError("--condition-dir and --binarize apply to a model (EXP_DIR), not to --data")
+        if args.condition_dir is not None or args.binarize is not None or args.seed is not None:
+            raise UsageError("--condition-dir, --binarize and --seed apply to a model (EXP_DIR), not to --data")
         evaluate_data(args.data, args.out, args.overwrite, _command(args, args.out))
         return
     out = args.out if args.out is not None else Path(args.exp_dir) / "results" / "evaluation"
     evaluate_model(args.exp_dir, out, args.bars, args.condition_dir, args.overwrite, _command(args, out),
-                   binarization=args.binarize)
+                   binarization=args.binarize, seed=args.seed)

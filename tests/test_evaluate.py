@@ -66,8 +66,8 @@ def test_evaluate_data_through_the_cli(tmp_path):
 
 
 def args(**kw):
-    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, binarize=None, gpu=None,
-                overwrite=False)
+    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, binarize=None, seed=None,
+                gpu=None, overwrite=False)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -146,6 +146,23 @@ def test_selection_songs_are_neither_reference_nor_condition(tmp_path):
     result = evaluate.evaluate_model(exp, tmp_path / "out", 16, generate=fake)
     assert result["training_data"]["info"]["n_phrases"] == 8             # 16 - 4 held out - 4 kept
     assert "4 held out, 4 kept out for checkpoint selection" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_seed_draws_other_latents_for_the_same_conditions(tmp_path, monkeypatch):
+    """--seed changes the latent vectors only: the same held-out conditions as the config seed
+    gives, and the report names the seed and the command that reproduces it."""
+    exp = experiment(tmp_path, condition_track="piano")
+    fake = FakeModel()
+    monkeypatch.setitem(sys.modules, "musegan.inference", types.SimpleNamespace(generate_phrases=fake))
+    evaluate.main(args(exp_dir=exp, bars=24, out=tmp_path / "a"))
+    evaluate.main(args(exp_dir=exp, bars=24, seed=7, out=tmp_path / "b"))
+    (_, _, first, seed_a), (_, _, second, seed_b) = fake.calls
+    assert (seed_a, seed_b) == (3, 7) and np.array_equal(first, second)
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert f"--seed 7 --out {tmp_path / 'b'}" in report and "latent vectors of seed 7" in report
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["info"]["latent_seed"] == 7
+    with pytest.raises(UsageError, match="--seed apply to a model"):
+        evaluate.main(args(data=tmp_path / "phr.npz", out=tmp_path / "c", seed=1))
 
 
 def test_conditional_model_gets_held_out_phrases(tmp_path):
