@@ -702,8 +702,17 @@ class Selector:
             extras = f"; on drums % {rates}"
         return goal_score(difference, self.params), len(met) + len(missed), extras
 
-    def better(self, score: Tuple[int, float]) -> bool:
-        return self.best is None or (score[0], -score[1]) > (self.best[0], -self.best[1])
+    def observe(self, state: dict, save_best: Callable[[dict], None]) -> str:
+        """Score `state`, hand it to `save_best` when it beats every state before it (more goal
+        metrics met, then the smaller distance sum; the first of equals stays); the log line."""
+        t = time.time()
+        score, n_metrics, extras = self.score(state)
+        step = self.last_step = int(state["step"])
+        if self.best is None or (score[0], -score[1]) > (self.best[0], -self.best[1]):
+            self.best, self.best_step = score, step
+            save_best(state)
+        return (f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum "
+                f"{score[1]:.4f}{extras} ({time.time() - t:.1f} s); best: step {self.best_step}")
 
 
 # ---------------------------------------------------------------------------- loop
@@ -772,14 +781,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
             f"the training split's metrics ({time.time() - t:.1f} s); the best state goes to {out / 'best'}")
 
     def select(state) -> None:
-        t = time.time()
-        score, n_metrics, extras = selector.score(state)
-        step = selector.last_step = int(state["step"])
-        if selector.better(score):
-            selector.best, selector.best_step = score, step
-            save_state(out / "best", trainer.to_flat(state, with_adam))
-        log(f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum {score[1]:.4f}{extras} "
-            f"({time.time() - t:.1f} s); best: step {selector.best_step}")
+        log(selector.observe(state, lambda best: save_state(out / "best", trainer.to_flat(best, with_adam))))
 
     with Stop() as stop:  # from here a SIGINT/SIGTERM saves the state and stops
         packed = jax.device_put(jnp.asarray(train_data.packed))
