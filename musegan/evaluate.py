@@ -147,6 +147,13 @@ def chunks(phrases, indices: Optional[np.ndarray] = None, size: int = CHUNK) -> 
         yield phrases.unpack(indices[i:i + size])
 
 
+def _given_phrases(source, indices: np.ndarray) -> Iterator[np.ndarray]:
+    """Chunks of the phrases `indices` of `source` (a `PackedPhrases` or a bool array)."""
+    if isinstance(source, np.ndarray):
+        return (source[indices[i:i + CHUNK]] for i in range(0, len(indices), CHUNK))
+    return chunks(source, indices)
+
+
 def dataset_metrics(phrases, params: Dict[str, Any]) -> Dict[str, Any]:
     """`metrics.finish` dict of a `PackedPhrases`, computed chunk by chunk."""
     if tuple(phrases.shape) != tuple(params["data_shape"]):
@@ -320,9 +327,37 @@ def definitions(params: Dict[str, Any]) -> str:
     ])
 
 
+def following_table(f: Dict[str, Any], params: Dict[str, Any]) -> str:
+    """Markdown of a report's "following" entry (see `evaluate_model`): the metric with each
+    phrase's own part and with another phrase's, for the data and the model, and the gaps."""
+    on_drums = f["model"]["metric"] == "on_drums"
+    tracks = [(n, l) for n, l in _track_columns(params["track_names"]) if n in f["model"]["own"]]
+    given = f["given"]
+    rows = [[f"{who}, {which} {given}"] + [_fmt(f[key][part].get(n), 1 if on_drums else 2) for n, _ in tracks]
+            for who, key in (("given phrases", "data"), ("this model", "model"))
+            for which, part in (("own", "own"), ("another phrase's", "other"))]
+
+    def gap(key: str) -> str:
+        pairs = [(f[key]["own"].get(n), f[key]["other"].get(n)) for n, _ in tracks]
+        gaps = [(a - b) if on_drums else (b - a) for a, b in pairs if a is not None and b is not None]
+        return _fmt(float(np.mean(gaps)) if gaps else None, 1 if on_drums else 2)
+
+    what = ("on-drums rate (%) of each track: higher = its notes start on more drum hits"
+            if on_drums else f"tonal distance (TD) of each track to the {given}: lower = more in harmony")
+    return "\n".join([
+        f"Does the band follow the given {given}? The {what}; with each phrase's own {given}, and "
+        f"against the {given} of another phrase of the set (half the set away, mostly another song) "
+        f"as the baseline. The given phrases are {f['phrases']}.", "",
+        _table([""] + [l for _, l in tracks], rows), "",
+        f"Mean gap between own and another's (how much closer the tracks are to their own {given}): "
+        f"given phrases {gap('data')}, this model {gap('model')}."])
+
+
 def report_markdown(command: str, title: str, rows: Dict[str, Dict[str, Any]],
-                    params: Dict[str, Any], notes: Sequence[str] = ()) -> str:
-    """The whole `report.md`: command, Table 1, Table 2, extras, definitions and `notes`."""
+                    params: Dict[str, Any], notes: Sequence[str] = (),
+                    following: Optional[Dict[str, Any]] = None) -> str:
+    """The whole `report.md`: command, Table 1, Table 2, extras, following (a conditional
+    model's), definitions and `notes`."""
     measured = {k: v for k, v in rows.items() if "difference" not in k}
     sizes = "; ".join(f"{k}: {v['info']['n_phrases']} phrases ({v['info']['n_bars']} bars)"
                       for k, v in measured.items())
@@ -335,8 +370,10 @@ def report_markdown(command: str, title: str, rows: Dict[str, Dict[str, Any]],
               "EB = empty bars (%), UPC = used pitch classes per bar, QN = qualified notes (%), "
               "DP = drum notes on the 16th grid (%).", "", table1(rows, params), "",
               "## Table 2: tonal distance between tracks", "", table2(rows, params), "",
-              "## Extras", "", extras_table(measured, params), "",
-              "## Definitions", "", definitions(params), ""]
+              "## Extras", "", extras_table(measured, params), ""]
+    if following is not None:
+        parts += ["## Following the given part", "", following_table(following, params), ""]
+    parts += ["## Definitions", "", definitions(params), ""]
     return "\n".join(parts)
 
 
@@ -434,10 +471,8 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
             what = (f"{len(source)} held-out phrases" if source is valid
                     else f"{len(source)} TRAINING phrases (validation_fraction is 0)")
         indices = pick(len(source), n_phrases, config["seed"])
-        if isinstance(source, np.ndarray):
-            conditions = source[indices][..., condition]
-        else:   # chunk by chunk, keeping only the condition track: never the whole set dense
-            conditions = np.concatenate([c[..., condition] for c in chunks(source, indices)])
+        # chunk by chunk, keeping only the condition track: never the whole set dense
+        conditions = np.concatenate([c[..., condition] for c in _given_phrases(source, indices)])
         notes.append(f"Track-conditional: the model is given the {name} track of {what}"
                      f"{' (repeated)' if len(source) < n_phrases else ''}; "
                      f"the paper's conditional rows were given the piano track.")
@@ -461,6 +496,17 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
                        "condition_track": None if condition is None else params["track_names"][condition],
                        "conditions": None if condition is None else
                        (str(condition_dir) if condition_dir is not None else "held-out split")}}
+    if condition is not None:
+        print(f"comparing with another phrase's {name} (how closely the tracks follow the given part)")
+        other = lambda phrases: metrics.with_other_condition(phrases, conditions, condition)
+        model_chunks = lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK))
+        result["following"] = {
+            "given": name.lower(), "phrases": what,
+            "data": metrics.following(metrics.all_metrics_chunks(_given_phrases(source, indices), params),
+                                      metrics.all_metrics_chunks(other(_given_phrases(source, indices)), params),
+                                      params, condition),
+            "model": metrics.following(model_metrics, metrics.all_metrics_chunks(other(model_chunks()), params),
+                                       params, condition)}
     rows = {"this model's training data": train_metrics, "this model": model_metrics,
             "abs difference": _difference_row(model_metrics, train_metrics)}
     from musegan import image
@@ -468,7 +514,8 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     io.save_png(png_path, image.grid_image(x[:SAMPLE_ROWS * SAMPLE_COLUMNS], SAMPLE_ROWS, SAMPLE_COLUMNS,
                                            colored=True))
     io.save_json(json_path, result)
-    io.save_text(md_path, report_markdown(command, f"Objective metrics of {exp_dir}", rows, params, notes))
+    io.save_text(md_path, report_markdown(command, f"Objective metrics of {exp_dir}", rows, params, notes,
+                                          result.get("following")))
     print(f"wrote {json_path}, {md_path} and {png_path}")
     return result
 

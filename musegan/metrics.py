@@ -34,7 +34,7 @@ events to count (e.g. QN of a track that never plays) is NaN, written as null.
 import math
 from dataclasses import dataclass, fields
 from itertools import combinations
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -432,6 +432,42 @@ def all_metrics_chunks(chunks: Iterable[np.ndarray], params: Dict[str, Any]) -> 
     for chunk in chunks:
         total = total + counts(chunk, params["beat_resolution"], params["lowest_pitch"], drums)
     return finish(total, params)
+
+
+def with_other_condition(chunks: Iterable[np.ndarray], conditions: np.ndarray,
+                         condition: int) -> Iterator[np.ndarray]:
+    """The phrases of `chunks` (bool `(k, n_bars, n_steps, n_pitches, n_tracks)`, n in all) with
+    track `condition` of phrase i replaced by `conditions[(i - n // 2) % n]`, bool `(n, n_bars,
+    n_steps, n_pitches)`: another phrase's part, half the set away, so that in a set shuffled
+    or ordered by song most pairs come from different songs. The baseline of `following`."""
+    conditions = np.asarray(conditions, dtype=bool)
+    n, start = len(conditions), 0
+    for chunk in chunks:
+        chunk = np.array(chunk, dtype=bool)
+        chunk[..., condition] = conditions[(np.arange(start, start + len(chunk)) - n // 2) % n]
+        start += len(chunk)
+        yield chunk
+    if start != n:
+        raise ValueError(f"chunks hold {start} phrases, conditions {n}")
+
+
+def following(own: Dict[str, Any], other: Dict[str, Any], params: Dict[str, Any],
+              condition: int) -> Dict[str, Any]:
+    """How closely each other non-drum track follows track `condition`, from `all_metrics` of
+    phrases with their own part (`own`) and with another phrase's (`other`, see
+    `with_other_condition`): given drums, the on-drums rate in % (higher = closer); given a
+    pitched part, the TD to it (lower = closer). A track that follows the part is closer with
+    its own than with another's. `{"metric": "on_drums" | "TD", "own": {track: v},
+    "other": {track: v}}`, track names lower-cased, NaN as None."""
+    names = [n.lower() for n in params["track_names"]]
+    if params["is_drums"][condition]:
+        tracks = [n for n, d in zip(names, params["is_drums"]) if not d]
+        pick = lambda m: {t: m["on_drums"].get(t) for t in tracks}
+        return {"metric": "on_drums", "own": pick(own), "other": pick(other)}
+    pairs = {names[j if i == condition else i]: f"{names[i]}-{names[j]}"  # the keys `finish` gives
+             for i, j in track_pairs(len(names), params["is_drums"]) if condition in (i, j)}
+    pick = lambda m: {t: m["TD"].get(key) for t, key in pairs.items()}
+    return {"metric": "TD", "own": pick(own), "other": pick(other)}
 
 
 def all_metrics(x: np.ndarray, params: Dict[str, Any], chunk_size: int = CHUNK) -> Dict[str, Any]:

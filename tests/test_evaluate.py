@@ -165,6 +165,30 @@ def test_seed_draws_other_latents_for_the_same_conditions(tmp_path, monkeypatch)
         evaluate.main(args(data=tmp_path / "phr.npz", out=tmp_path / "c", seed=1))
 
 
+def test_following_tells_a_band_that_plays_along_from_one_that_does_not(tmp_path):
+    """The fake model takes each track from another phrase (another key): unlike the data, it
+    is no closer to its own piano than to another phrase's. The report shows both."""
+    exp = experiment(tmp_path, n=40, condition_track="piano")
+    result = evaluate.evaluate_model(exp, tmp_path / "out", 80, generate=FakeModel())
+    f = result["following"]
+    assert f["given"] == "piano" and f["data"]["metric"] == f["model"]["metric"] == "TD"
+    tracks = ("guitar", "bass", "strings")
+    data_gap = [f["data"]["other"][t] - f["data"]["own"][t] for t in tracks]
+    model_gap = [f["model"]["other"][t] - f["model"]["own"][t] for t in tracks]
+    assert min(data_gap) > 0.5 and max(abs(g) for g in model_gap) < 0.3, (data_gap, model_gap)
+    report = (tmp_path / "out" / "report.md").read_text()
+    section = report.split("## Following the given part", 1)[1].split("## Definitions")[0]
+    assert "| given phrases, own piano |" in section and "| this model, another phrase's piano |" in section
+    assert f"given phrases {np.mean(data_gap):.2f}, this model {np.mean(model_gap):.2f}" in section
+
+
+def test_unconditional_report_has_no_following(tmp_path):
+    exp = experiment(tmp_path)
+    result = evaluate.evaluate_model(exp, tmp_path / "out", 16, generate=FakeModel())
+    assert "following" not in result
+    assert "Following" not in (tmp_path / "out" / "report.md").read_text()
+
+
 def test_conditional_model_gets_held_out_phrases(tmp_path):
     exp = experiment(tmp_path, condition_track="piano")
     fake = FakeModel()

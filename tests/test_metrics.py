@@ -232,6 +232,41 @@ def test_on_drums_rate_counts_notes_starting_on_a_drum_hit():
     assert np.all(np.isnan(metrics.on_drums_rate(x, [False] * 5)))   # no drums: nothing to follow
 
 
+def test_with_other_condition_swaps_in_the_part_half_the_set_away():
+    x = np.random.default_rng(0).random((5, 1, 4, 3, 5)) < 0.5
+    chunks = (x[i:i + 2] for i in range(0, 5, 2))
+    got = np.concatenate(list(metrics.with_other_condition(chunks, x[..., PIANO], PIANO)))
+    np.testing.assert_array_equal(got[..., PIANO], x[[3, 4, 0, 1, 2], ..., PIANO])   # (i - 2) % 5
+    np.testing.assert_array_equal(np.delete(got, PIANO, -1), np.delete(x, PIANO, -1))
+    with pytest.raises(ValueError, match="4 phrases, conditions 5"):
+        list(metrics.with_other_condition([x[:4]], x[..., PIANO], PIANO))
+
+
+def test_following_is_closer_with_the_own_part():
+    """Phrase 0: C major piano, kick on the beats; phrase 1: F# major, kick off the beats. Each
+    phrase's guitar and bass play with its own part: closer to it than to the other phrase's."""
+    x = phrases(2)
+    for phrase, chord, offset in ((0, C_MAJOR, 0), (1, F_SHARP_MAJOR, 6)):
+        for beat in range(4):
+            play(x, DRUMS, (36,), 12 * beat + offset, 1, phrase)
+            play(x, GUITAR, chord, 12 * beat + offset, 4, phrase)
+            play(x, BASS, (chord[0] - 24,), 12 * beat + offset, 4, phrase)
+        play(x, PIANO, chord, 0, 48, phrase)
+    own = metrics.all_metrics(x, PARAMS)
+    for given, metric in ((DRUMS, "on_drums"), (PIANO, "TD")):
+        other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., given], given), PARAMS)
+        f = metrics.following(own, other, PARAMS, given)
+        assert f["metric"] == metric
+        if given == DRUMS:
+            assert f["own"]["guitar"] == f["own"]["bass"] == 100
+            assert f["other"]["guitar"] == f["other"]["bass"] == 0
+            assert set(f["own"]) == {"piano", "guitar", "bass", "strings"} and f["own"]["strings"] is None
+        else:
+            assert set(f["own"]) == {"guitar", "bass", "strings"} and f["own"]["strings"] is None
+            assert f["own"]["guitar"] == pytest.approx(0, abs=1e-6)    # the same triad
+            assert f["other"]["guitar"] > 1.5 and f["other"]["bass"] > f["own"]["bass"] + 1   # a tritone away
+
+
 # --------------------------------------------------------------------------- all_metrics
 
 
