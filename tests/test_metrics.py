@@ -253,11 +253,11 @@ def test_following_is_closer_with_the_own_part():
             play(x, BASS, (chord[0] - 24,), 12 * beat + offset, 4, phrase)
         play(x, PIANO, chord, 0, 48, phrase)
     own = metrics.all_metrics(x, PARAMS)
-    for given, metric in ((DRUMS, "on_drums"), (PIANO, "TD")):
-        other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., given], given), PARAMS)
-        f = metrics.following(own, other, PARAMS, given)
+    for part, metric in ((DRUMS, "on_drums"), (PIANO, "TD")):
+        other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., part], part), PARAMS)
+        f = metrics.following(own, other, PARAMS, part)
         assert f["metric"] == metric
-        if given == DRUMS:
+        if part == DRUMS:
             assert f["own"]["guitar"] == f["own"]["bass"] == 100
             assert f["other"]["guitar"] == f["other"]["bass"] == 0
             assert set(f["own"]) == {"piano", "guitar", "bass", "strings"} and f["own"]["strings"] is None
