@@ -347,7 +347,7 @@ def following_table(f: Dict[str, Any], params: Dict[str, Any]) -> str:
     return "\n".join([
         f"Does the band follow the given {given}? The {what}; with each phrase's own {given}, and "
         f"against the {given} of another phrase of the set (half the set away, mostly another song) "
-        f"as the baseline. The given phrases are {f['phrases']}.", "",
+        f"as the baseline. The given phrases: {f['phrases']}.", "",
         _table([""] + [l for _, l in tracks], rows), "",
         f"Mean gap between own and another's (how much closer the tracks are to their own {given}): "
         f"given phrases {gap('data')}, this model {gap('model')}."])
@@ -501,7 +501,8 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
         other = lambda phrases: metrics.with_other_condition(phrases, conditions, condition)
         model_chunks = lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK))
         result["following"] = {
-            "given": name.lower(), "phrases": what,
+            "given": name.lower(), "phrases": f"the {n_phrases} phrases whose {name.lower()} the model was given "
+                                              f"(drawn from {what})",
             "data": metrics.following(metrics.all_metrics_chunks(_given_phrases(source, indices), params),
                                       metrics.all_metrics_chunks(other(_given_phrases(source, indices)), params),
                                       params, condition),
