@@ -338,9 +338,7 @@ def following_table(f: Dict[str, Any], params: Dict[str, Any]) -> str:
             for which, part in (("own", "own"), ("another phrase's", "other"))]
 
     def gap(key: str) -> str:
-        pairs = [(f[key]["own"].get(n), f[key]["other"].get(n)) for n, _ in tracks]
-        gaps = [(a - b) if on_drums else (b - a) for a, b in pairs if a is not None and b is not None]
-        return _fmt(float(np.mean(gaps)) if gaps else None, 1 if on_drums else 2)
+        return _fmt(metrics.following_gap(f[key], [n for n, _ in tracks]), 1 if on_drums else 2)
 
     what = ("on-drums rate (%) of each track: higher = its notes start on more drum hits"
             if on_drums else f"tonal distance (TD) of each track to the {given}: lower = more in harmony")

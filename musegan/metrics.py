@@ -470,6 +470,16 @@ def following(own: Dict[str, Any], other: Dict[str, Any], params: Dict[str, Any]
     return {"metric": "TD", "own": pick(own), "other": pick(other)}
 
 
+def following_gap(f: Dict[str, Any], tracks: Optional[Sequence[str]] = None) -> Optional[float]:
+    """Mean over `tracks` (default: all of `f`, a `following` dict) of how much closer each
+    track is to its own part than to another phrase's: on-drums points gained, or TD saved.
+    Positive = the tracks follow the given part; None when no track has both values."""
+    sign = 1.0 if f["metric"] == "on_drums" else -1.0
+    gaps = [sign * (f["own"][t] - f["other"][t]) for t in (f["own"] if tracks is None else tracks)
+            if f["own"].get(t) is not None and f["other"].get(t) is not None]
+    return float(np.mean(gaps)) if gaps else None
+
+
 def all_metrics(x: np.ndarray, params: Dict[str, Any], chunk_size: int = CHUNK) -> Dict[str, Any]:
     """Every metric of bool `x` `(n, n_bars, n_steps, n_pitches, n_tracks)`, see `finish`.
 

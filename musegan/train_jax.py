@@ -679,7 +679,7 @@ class Selector:
         self.reference = dataset_metrics(train_data, self.params)
         rng = np.random.default_rng(seed)
         self.z = jnp.asarray(rng.standard_normal((n, trainer.model.latent_size)), jnp.float32)
-        c = trainer.model.condition
+        c = self.condition_track = trainer.model.condition
         self.condition = None
         if c is not None:
             rows = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))[..., c]
@@ -691,7 +691,8 @@ class Selector:
 
     def score(self, state: dict) -> Tuple[Tuple[int, float], int, str]:
         """((goal count, distance sum), number of goal metrics, extras) of a state's generator;
-        extras names the on-drums rates (not in the goal) when the model has drums."""
+        extras, not in the goal: the on-drums rates when the model has drums, and for a
+        conditional model the following gap (`metrics.following_gap`)."""
         x = np.asarray(self._generate(state["g"], state["bn"], self.z, self.condition))
         m = metrics.all_metrics(x, self.params)
         difference = abs_difference(m, self.reference)
@@ -700,6 +701,11 @@ class Selector:
         if any(self.params["is_drums"]):
             rates = " ".join(f"{name} {v:.1f}" for name, v in m["on_drums"].items() if v is not None)
             extras = f"; on drums % {rates}"
+        c = self.condition_track
+        if c is not None:  # how much the band follows its part (not in the goal either)
+            other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., c], c), self.params)
+            gap = metrics.following_gap(metrics.following(m, other, self.params, c))
+            extras += f"; following gap {'-' if gap is None else f'{gap:.2f}'}"
         return goal_score(difference, self.params), len(met) + len(missed), extras
 
     def observe(self, state: dict, save_best: Callable[[dict], None]) -> str:

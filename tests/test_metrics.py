@@ -258,6 +258,8 @@ def test_following_is_closer_with_the_own_part():
         f = metrics.following(own, other, PARAMS, part)
         assert f["metric"] == metric
         if part == DRUMS:
+            assert metrics.following_gap(f, ["guitar", "bass"]) == 100      # the held piano: 50 either way
+            assert metrics.following_gap(f) == pytest.approx(200 / 3)
             assert f["own"]["guitar"] == f["own"]["bass"] == 100
             assert f["other"]["guitar"] == f["other"]["bass"] == 0
             assert set(f["own"]) == {"piano", "guitar", "bass", "strings"} and f["own"]["strings"] is None
@@ -265,6 +267,9 @@ def test_following_is_closer_with_the_own_part():
             assert set(f["own"]) == {"guitar", "bass", "strings"} and f["own"]["strings"] is None
             assert f["own"]["guitar"] == pytest.approx(0, abs=1e-6)    # the same triad
             assert f["other"]["guitar"] > 1.5 and f["other"]["bass"] > f["own"]["bass"] + 1   # a tritone away
+            assert metrics.following_gap(f) == pytest.approx(np.mean([f["other"][t] - f["own"][t]
+                                                                      for t in ("guitar", "bass")]))
+    assert metrics.following_gap({"metric": "TD", "own": {"bass": None}, "other": {"bass": 1.0}}) is None
 
 
 # --------------------------------------------------------------------------- all_metrics
