@@ -494,7 +494,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
                        "condition_track": None if condition is None else params["track_names"][condition],
                        "conditions": None if condition is None else
                        (str(condition_dir) if condition_dir is not None else "held-out split")}}
-    if condition is not None:
+    if condition is not None and min(len(source), n_phrases) >= 2:  # one phrase has no other to compare with
         print(f"comparing with another phrase's {name} (how closely the tracks follow the given part)")
         other = lambda phrases: metrics.with_other_condition(phrases, conditions, condition)
         model_chunks = lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK))

@@ -182,9 +182,11 @@ def test_following_tells_a_band_that_plays_along_from_one_that_does_not(tmp_path
     assert f"given phrases {np.mean(data_gap):.2f}, this model {np.mean(model_gap):.2f}" in section
 
 
-def test_unconditional_report_has_no_following(tmp_path):
-    exp = experiment(tmp_path)
-    result = evaluate.evaluate_model(exp, tmp_path / "out", 16, generate=FakeModel())
+@pytest.mark.parametrize("condition_track, bars", [(None, 16), ("piano", 4)])
+def test_no_following_without_a_part_or_a_second_phrase(tmp_path, condition_track, bars):
+    """An unconditional model has no given part; one phrase has no other phrase to compare with."""
+    exp = experiment(tmp_path, **({"condition_track": condition_track} if condition_track else {}))
+    result = evaluate.evaluate_model(exp, tmp_path / "out", bars, generate=FakeModel())
     assert "following" not in result
     assert "Following" not in (tmp_path / "out" / "report.md").read_text()
 
