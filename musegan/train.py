@@ -15,7 +15,7 @@ from tensorflow.python.ops import gen_nn_ops
 
 from musegan import checkpoint
 from musegan.config import condition_index, load_experiment
-from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, check_shape, load_training_data
+from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, check_shape, load_splits
 from musegan.errors import TrainingError
 from musegan.evaluate import abs_difference, dataset_metrics, goal_checks
 from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
@@ -199,7 +199,10 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
     config, params = load_experiment(exp_dir)
     if steps is not None:
         config["steps"] = steps
-    train_data, valid_data = load_training_data(config, params["data_shape"])
+    train_data, selection_data, valid_data = load_splits(config, params["data_shape"])
+    # the running evaluation picks checkpoints, so it conditions on the selection songs when
+    # there are some: the held-out ones stay for the report
+    eval_data = selection_data or valid_data or train_data
     v1.disable_eager_execution()
     graph = tf.Graph()
     with graph.as_default():
@@ -249,7 +252,7 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
                 if writer is not None:
                     _summary_image(writer, step, x, params)
             if config["evaluate_steps"] and step % config["evaluate_steps"] == 0:
-                metrics = _evaluate(sess, tg, config, params, valid_data or train_data, step)
+                metrics = _evaluate(sess, tg, config, params, eval_data, step)
                 if reference is None:
                     reference = dataset_metrics(train_data, params)
                 met, missed = goal_checks(abs_difference(metrics, reference), params)

@@ -140,6 +140,26 @@ def test_evaluation_while_training_logs_the_goal_count(tmp_path):
     assert all(total == "17" and 0 <= int(met) <= 17 for _, met, total in found)
 
 
+def test_evaluation_while_training_conditions_on_the_selection_songs(tmp_path, monkeypatch):
+    """With selection_fraction, the running evaluation (which picks checkpoints) is given the
+    selection split's phrases, never the held-out ones."""
+    from musegan import train as train_module
+    from musegan.config import load_experiment
+    from musegan.data import load_splits
+
+    exp = make_experiment(tmp_path, params={"multitrack": "hybrid", "condition_track": "piano"},
+                          config={"evaluate_steps": 1, "evaluate_bars": 8, "validation_fraction": 0.25,
+                                  "selection_fraction": 0.34})
+    seen = []
+    real = train_module._evaluate
+    monkeypatch.setattr(train_module, "_evaluate", lambda *a: seen.append(a[4].packed.copy()) or real(*a))
+    train(exp, steps=1, log=lambda *_: None)
+    config, params = load_experiment(exp)
+    _, selection, valid = load_splits(config, params["data_shape"])
+    assert len(seen) == 1 and np.array_equal(seen[0], selection.packed)
+    assert len(selection) and len(valid) and not np.array_equal(selection.packed, valid.packed)
+
+
 @pytest.mark.parametrize("key", ["validation_fraction", "selection_fraction"])
 def test_split_fractions_are_checked(key):
     from musegan import config as cfg
