@@ -666,33 +666,52 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------- selection
+def selection_rank(goal: Tuple[int, float], gap: Optional[float], data_gap: Optional[float],
+                   min_following: float) -> Tuple[bool, int, float]:
+    """Ordering key of a scored state, larger = better: first whether it follows the given part
+    at least `min_following` times as much as the given phrases' own tracks do (always true at
+    0), then more goal metrics met, then the smaller distance sum (evaluate.goal_score)."""
+    follows = min_following <= 0 or (gap is not None and data_gap is not None and gap >= min_following * data_gap)
+    return follows, goal[0], -goal[1]
+
+
 class Selector:
     """Scores generator states on fixed inputs with the evaluation's goal (evaluate.goal_score):
     `n` phrases from fixed latents and, for a conditional model, the condition tracks of `n`
     fixed phrases of `conditions` (the selection split's songs, which the model is not fitted
     to, or else training phrases; never held-out ones: those stay for the report), compared
     with the metrics of the training split. A GAN's samples do not improve monotonically, so a
-    run keeps the best state it has seen as well as its last."""
+    run keeps the best state it has seen as well as its last; `min_following` > 0 puts states
+    that follow the given part that much (`selection_rank`) before the others."""
 
-    def __init__(self, trainer: "Trainer", train_data, conditions, n: int, seed: int):
+    def __init__(self, trainer: "Trainer", train_data, conditions, n: int, seed: int,
+                 min_following: float = 0.0):
         self.params = trainer.params
         self.reference = dataset_metrics(train_data, self.params)
+        self.min_following = min_following
         rng = np.random.default_rng(seed)
         self.z = jnp.asarray(rng.standard_normal((n, trainer.model.latent_size)), jnp.float32)
         c = self.condition_track = trainer.model.condition
-        self.condition = None
+        self.condition = self.data_gap = None
         if c is not None:
-            rows = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))[..., c]
-            self.condition = jnp.asarray(rows, jnp.float32) * 2.0 - 1.0
+            phrases = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))
+            self.condition = jnp.asarray(phrases[..., c], jnp.float32) * 2.0 - 1.0
+            self.data_gap = self._following_gap(phrases, metrics.all_metrics(phrases, self.params))
         self._generate = jax.jit(lambda g, bn, z, cond: trainer.generate(g, bn, z, cond, training=False)[0] > 0)
         self.best: Optional[Tuple[int, float]] = None
+        self.best_rank: Optional[Tuple[bool, int, float]] = None
         self.best_step: Optional[int] = None
         self.last_step: Optional[int] = None
 
-    def score(self, state: dict) -> Tuple[Tuple[int, float], int, str]:
-        """((goal count, distance sum), number of goal metrics, extras) of a state's generator;
-        extras, not in the goal: the on-drums rates when the model has drums, and for a
-        conditional model the following gap (`metrics.following_gap`)."""
+    def _following_gap(self, x: np.ndarray, m: Dict) -> Optional[float]:
+        c = self.condition_track
+        other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., c], c), self.params)
+        return metrics.following_gap(metrics.following(m, other, self.params, c))
+
+    def score(self, state: dict) -> Tuple[Tuple[int, float], int, Optional[float], str]:
+        """((goal count, distance sum), number of goal metrics, following gap, extras) of a
+        state's generator. Outside the goal: the gap (`metrics.following_gap`, None for an
+        unconditional model) and, in extras, the on-drums rates when the model has drums."""
         x = np.asarray(self._generate(state["g"], state["bn"], self.z, self.condition))
         m = metrics.all_metrics(x, self.params)
         difference = abs_difference(m, self.reference)
@@ -701,22 +720,23 @@ class Selector:
         if any(self.params["is_drums"]):
             rates = " ".join(f"{name} {v:.1f}" for name, v in m["on_drums"].items() if v is not None)
             extras = f"; on drums % {rates}"
-        c = self.condition_track
-        if c is not None:  # how much the band follows its part (not in the goal either)
-            other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., c], c), self.params)
-            gap = metrics.following_gap(metrics.following(m, other, self.params, c))
-            extras += f"; following gap {'-' if gap is None else f'{gap:.2f}'}"
-        return goal_score(difference, self.params), len(met) + len(missed), extras
+        gap = self._following_gap(x, m) if self.condition_track is not None else None
+        return goal_score(difference, self.params), len(met) + len(missed), gap, extras
 
     def observe(self, state: dict, save_best: Callable[[dict], None]) -> str:
-        """Score `state`, hand it to `save_best` when it beats every state before it (more goal
-        metrics met, then the smaller distance sum; the first of equals stays); the log line."""
+        """Score `state`, hand it to `save_best` when it ranks above every state before it
+        (`selection_rank`; the first of equals stays); the log line."""
         t = time.time()
-        score, n_metrics, extras = self.score(state)
+        score, n_metrics, gap, extras = self.score(state)
         step = self.last_step = int(state["step"])
-        if self.best is None or (score[0], -score[1]) > (self.best[0], -self.best[1]):
-            self.best, self.best_step = score, step
+        rank = selection_rank(score, gap, self.data_gap, self.min_following)
+        if self.best_rank is None or rank > self.best_rank:
+            self.best, self.best_rank, self.best_step = score, rank, step
             save_best(state)
+        if self.condition_track is not None:
+            fmt = lambda v: "-" if v is None else f"{v:.2f}"
+            extras += (f"; following gap {fmt(gap)} (given phrases {fmt(self.data_gap)})"
+                       + ("" if rank[0] else ", below --select-min-following"))
         return (f"select step {step}: goal met on {score[0]} of {n_metrics} metrics, distance sum "
                 f"{score[1]:.4f}{extras} ({time.time() - t:.1f} s); best: step {self.best_step}")
 
@@ -731,7 +751,7 @@ def _finite(state: dict) -> bool:
 def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Optional[float] = None,
           steps: Optional[int] = None, save_every_minutes: float = 10.0, data: Optional[Path] = None,
           with_adam: bool = False, select_every_minutes: float = 0.0, select_phrases: int = 256,
-          log: Callable[[str], None] = print) -> dict:
+          select_min_following: float = 0.0, log: Callable[[str], None] = print) -> dict:
     """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`.
     With `select_every_minutes` > 0, also score the generator that often and at the end
     (Selector) and keep the best-scoring state in `out/best`."""
@@ -776,7 +796,8 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
     selector = None
     if select_every_minutes > 0:
         t = time.time()
-        selector = Selector(trainer, train_data, selection_data or train_data, select_phrases, config["seed"])
+        selector = Selector(trainer, train_data, selection_data or train_data, select_phrases, config["seed"],
+                            select_min_following)
         given = ""
         if trainer.model.condition is not None:
             given = (f", given the condition tracks of the {len(selection_data):,} selection-split phrases"
@@ -854,9 +875,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="override config 'data'")
     p.add_argument("--with-adam", action="store_true", help="also write the Adam moments (3x the size)")
     p.add_argument("--select-every-minutes", type=float, default=0.0,
-                   help="score the generator this often (goal metrics on fixed training conditions) "
-                        "and keep the best state in OUT/best; 0: off")
+                   help="score the generator this often (goal metrics, given fixed phrases of the "
+                        "selection split, else of the training split) and keep the best state in "
+                        "OUT/best; 0: off")
     p.add_argument("--select-phrases", type=int, default=256, help="phrases generated per score")
+    p.add_argument("--select-min-following", type=float, default=0.0,
+                   help="conditional models: rank first the states whose following gap is at least this "
+                        "times the given phrases' own (e.g. 0.5; 0 = the goal alone)")
     return p
 
 
@@ -866,6 +891,7 @@ def main(argv=None) -> None:
         result = train(args.exp_dir, args.out, init=args.init, minutes=args.minutes, steps=args.steps,
                        save_every_minutes=args.save_every_minutes, data=args.data, with_adam=args.with_adam,
                        select_every_minutes=args.select_every_minutes, select_phrases=args.select_phrases,
+                       select_min_following=args.select_min_following,
                        log=lambda line: print(line, flush=True))
     except MuseganError as e:
         print(f"musegan train_jax: error: {e}", file=sys.stderr, flush=True)

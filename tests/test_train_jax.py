@@ -447,6 +447,18 @@ def test_selection_conditions_on_the_selection_split(tmp_path, capsys):
     assert f"{len(train)} training phrases" in log, log
 
 
+def test_selection_rank_puts_following_states_first():
+    """With a minimum following, a state that follows its part outranks one that meets more
+    goal metrics but ignores the part; at 0 the goal alone orders (more met, then the smaller sum)."""
+    follows, ignores = ((5, 40.0), 5.0), ((7, 43.0), 0.4)      # (goal score, following gap)
+    rank = lambda state, minimum: tj.selection_rank(state[0], state[1], 14.7, minimum)
+    assert rank(follows, 0.3) > rank(ignores, 0.3)
+    assert rank(ignores, 0.0) > rank(follows, 0.0)
+    assert rank(((7, 42.0), 0.1), 0.0) > rank(((7, 43.0), 9.0), 0.0)
+    assert rank(follows, 0.5) == (False, 5, -40.0)                 # 5 < 0.5 * 14.7
+    assert tj.selection_rank((5, 40.0), None, 14.7, 0.3)[0] is False
+
+
 def test_selection_keeps_the_best_scoring_state(tmp_path, capsys):
     """--select-every-minutes: the start and every scored step are logged with the goal score,
     and OUT/best holds the state of the best-scoring one (more met metrics, then the smaller
@@ -465,7 +477,8 @@ def test_selection_keeps_the_best_scoring_state(tmp_path, capsys):
     scored = {int(s): (int(k), -float(d)) for s, k, d in lines}
     assert [int(s) for s, _, _ in lines] == [0, 1, 2, 3, 4], log  # each step once
     # the model has drums: each line also names the on-drums rate of the tracks with notes
-    assert all(re.search(r"distance sum [\d.]+; on drums % piano [\d.]+ bass [\d.]+; following gap -?[\d.]+ \(", l)
+    assert all(re.search(r"distance sum [\d.]+; on drums % piano [\d.]+ bass [\d.]+; "
+                         r"following gap -?[\d.]+ \(given phrases -?[\d.]+\) \(", l)
                for l in log.splitlines() if l.startswith("select step")), log
     best = max(scored, key=lambda s: (scored[s], -s))  # the first of equals stays
     assert result["best_step"] == best
