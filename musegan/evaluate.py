@@ -496,16 +496,12 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
                        (str(condition_dir) if condition_dir is not None else "held-out split")}}
     if condition is not None and min(len(source), n_phrases) >= 2:  # one phrase has no other to compare with
         print(f"comparing with another phrase's {name} (how closely the tracks follow the given part)")
-        other = lambda phrases: metrics.with_other_condition(phrases, conditions, condition)
-        model_chunks = lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK))
         result["following"] = {
             "given": name.lower(), "phrases": f"the {n_phrases} phrases whose {name.lower()} the model was given "
                                               f"(drawn from {what})",
-            "data": metrics.following(metrics.all_metrics_chunks(_given_phrases(source, indices), params),
-                                      metrics.all_metrics_chunks(other(_given_phrases(source, indices)), params),
-                                      params, condition),
-            "model": metrics.following(model_metrics, metrics.all_metrics_chunks(other(model_chunks()), params),
-                                       params, condition)}
+            "data": metrics.following_of(lambda: _given_phrases(source, indices), conditions, condition, params),
+            "model": metrics.following_of(lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK)),
+                                          conditions, condition, params, own=model_metrics)}
     rows = {"this model's training data": train_metrics, "this model": model_metrics,
             "abs difference": _difference_row(model_metrics, train_metrics)}
     from musegan import image

@@ -34,7 +34,7 @@ events to count (e.g. QN of a track that never plays) is NaN, written as null.
 import math
 from dataclasses import dataclass, fields
 from itertools import combinations
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -468,6 +468,15 @@ def following(own: Dict[str, Any], other: Dict[str, Any], params: Dict[str, Any]
              for i, j in track_pairs(len(names), params["is_drums"]) if condition in (i, j)}
     pick = lambda m: {t: m["TD"].get(key) for t, key in pairs.items()}
     return {"metric": "TD", "own": pick(own), "other": pick(other)}
+
+
+def following_of(chunks: Callable[[], Iterable[np.ndarray]], conditions: np.ndarray, condition: int,
+                 params: Dict[str, Any], own: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """`following` of a set given as `chunks()` (called once per pass), against the parts
+    `conditions` rolled by `with_other_condition`; `own` (its `all_metrics`) when already known."""
+    own = own if own is not None else all_metrics_chunks(chunks(), params)
+    other = all_metrics_chunks(with_other_condition(chunks(), conditions, condition), params)
+    return following(own, other, params, condition)
 
 
 def following_gap(f: Dict[str, Any], tracks: Optional[Sequence[str]] = None) -> Optional[float]:

@@ -705,8 +705,7 @@ class Selector:
 
     def _following_gap(self, x: np.ndarray, m: Dict) -> Optional[float]:
         c = self.condition_track
-        other = metrics.all_metrics_chunks(metrics.with_other_condition([x], x[..., c], c), self.params)
-        return metrics.following_gap(metrics.following(m, other, self.params, c))
+        return metrics.following_gap(metrics.following_of(lambda: [x], x[..., c], c, self.params, own=m))
 
     def score(self, state: dict) -> Tuple[Tuple[int, float], int, Optional[float], str]:
         """((goal count, distance sum), number of goal metrics, following gap, extras) of a
