@@ -216,7 +216,8 @@ def _bar_generator(h: tf.Tensor, features: Optional[List[tf.Tensor]], n_steps: i
         h = ops.upsample(with_skip(h), n_pitches // 12, gp["pitch_channels"], "pitch", use_bias=False)
         h = tf.nn.relu(ops.batch_norm(h, training, "pitch/bn"))
         h = ops.dense(with_skip(h), 12 * n_out, "pitch_octave")
-        return tf.tanh(tf.reshape(h, [-1, n_out]))
+        out = tf.tanh(tf.reshape(h, [-1, n_out]))
+        return ops.binary_straight_through(out) if gp["binary_neurons"] else out
 
 
 def count_parameters(variables) -> int:

@@ -91,3 +91,10 @@ def batch_norm(x: tf.Tensor, training: bool, name: str, momentum: float = 0.99,
 
 def leaky_relu(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.leaky_relu(x, alpha=0.2)
+
+
+def binary_straight_through(x: tf.Tensor) -> tf.Tensor:
+    """BinaryMuseGAN's deterministic binary neuron over tanh outputs: forward `x > 0` as {-1, 1}
+    (so D sees what inference writes, not soft values it could tell from data), backward the
+    identity (straight-through estimator)."""
+    return x + tf.stop_gradient(tf.where(x > 0, 1.0, -1.0) - x)

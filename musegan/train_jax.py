@@ -81,6 +81,11 @@ def leaky_relu(x: Array) -> Array:
     return jnp.where(x > 0, x, 0.2 * x)
 
 
+def binary_straight_through(x: Array) -> Array:
+    """ops.binary_straight_through: forward `x > 0` as {-1, 1}, backward identity."""
+    return x + jax.lax.stop_gradient(jnp.where(x > 0, 1.0, -1.0) - x)
+
+
 def dense(x: Array, kernel: Array, bias: Optional[Array] = None) -> Array:
     """`(rows, c_in) @ (c_in, units) [+ bias] -> (rows, units)`."""
     y = x @ kernel
@@ -290,7 +295,8 @@ class MuseGANJax:
         h = layers.upsample(with_skip(h), self.n_pitches // 12, gp["pitch_channels"], f"{scope}/pitch", use_bias=False)
         h = jax.nn.relu(layers.batch_norm(h, f"{scope}/pitch/bn"))
         h = layers.dense(with_skip(h), 12 * n_out, f"{scope}/pitch_octave")
-        return jnp.tanh(h.reshape(-1, n_out))
+        out = jnp.tanh(h.reshape(-1, n_out))
+        return binary_straight_through(out) if gp["binary_neurons"] else out
 
     # -------------------------------------------------------------- discriminator
     def group(self, x: Array) -> List[Array]:

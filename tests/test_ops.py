@@ -96,3 +96,27 @@ def test_batch_norm_moving_averages_move_only_through_update_ops():
             np.testing.assert_allclose(sess.run(mean), [0.05, 0.06], rtol=1e-5)
     np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
     assert len(updates) == 2
+
+
+def test_binary_straight_through_thresholds_forward_and_passes_gradients_back():
+    """TF and JAX: values are the inference rule (x > 0 as {-1, 1}); d/dx is 1 (straight through)."""
+    import jax
+    import jax.numpy as jnp
+
+    from musegan.train_jax import binary_straight_through
+
+    x = np.array([-0.9, -1e-3, 0.0, 2e-3, 0.7], np.float32)
+    weights = np.array([1.0, -2.0, 3.0, 0.5, -1.5], np.float32)
+    want = np.where(x > 0, 1.0, -1.0)
+
+    def build():
+        t = tf.constant(x)
+        y = ops.binary_straight_through(t)
+        return y, tf.gradients(tf.reduce_sum(y * weights), t)[0]
+
+    y, grad = _run(build)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_allclose(grad, weights)
+    np.testing.assert_array_equal(np.asarray(binary_straight_through(jnp.asarray(x))), want)
+    np.testing.assert_allclose(np.asarray(jax.grad(lambda v: jnp.sum(binary_straight_through(v) * weights))(x)),
+                               weights)

@@ -41,8 +41,9 @@ CASES = {
     "hybrid-conditional": {**THREE, "multitrack": "hybrid", "condition_track": "piano"},
     "hybrid-scratch": {**TWO, "multitrack": "hybrid", "condition_track": None},
     "jamming-conditional": {**THREE, "multitrack": "jamming", "condition_track": "piano"},
-    "composer-chroma-onset": {**TWO, "multitrack": "composer", "condition_track": None,
-                              "discriminator": CHROMA_ONSET},
+    "composer-chroma-onset-binary": {**TWO, "multitrack": "composer", "condition_track": None,
+                                     "discriminator": CHROMA_ONSET,
+                                     "generator": {**TINY_PARAMS["generator"], "binary_neurons": True}},
 }
 # ~20 s each here (TF builds the graph, XLA compiles): these two only with the slow tests
 SLOW_CASES = ("hybrid-scratch", "jamming-conditional")
@@ -197,6 +198,8 @@ def test_generator_and_discriminator_match_tf(case):
     _close(got["inference"], want["inference"], "generator, inference mode (moving averages)")
     assert _max_diff(want["train"], want["inference"]) > 1e-2  # the two modes differ: both are tested
     assert got["n_stats"] > 0 and got["n_none"] == 0  # batch statistics only in training mode
+    if case.params["generator"]["binary_neurons"]:  # D sees binary fakes, as inference writes them
+        assert set(np.unique(np.asarray(got["train"]))) == {-1.0, 1.0}  # (condition too: it is binary)
     if case.tg.g_real is not None:  # the condition passes through bit-exactly
         assert np.array_equal(np.asarray(got["inference"])[..., 1], case.real[0][..., 1])
     _close(got["scores"], want["scores"], "discriminator scores")
