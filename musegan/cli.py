@@ -72,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.checkpoint", "export_state_main", a), check_exp=True)
 
+    p = command("average-states", "Average the weights of training states of one model (checkpoint averaging: "
+                "smoother output, e.g. fewer one-step notes); Adam's moments are dropped.",
+                "musegan average-states avg data/gpu/piano data/gpu/piano35679 && "
+                "musegan import-state exp/my_copy avg")
+    p.add_argument("out", type=Path, help="output folder for state-00.npz, ...")
+    p.add_argument("states", type=Path, nargs="+", metavar="STATE", help="state folders or npz files (two or more)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.state", "average_main", a))
+
     p = command("infer", "Generate samples from a trained experiment into EXP_DIR/results/inference.",
                 "musegan infer exp/default --runs 2 --rows 4 --columns 4")
     _add_generation_args(p)

@@ -19,7 +19,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -30,6 +30,7 @@ PathLike = Union[str, Path]
 SHARD_BYTES = 15 * 2 ** 20
 META = "__state__/"
 STEP = "global_step"
+OPTIMIZER = "optimizers/"
 _SHARD = re.compile(r"^state-(\d+)\.npz$")
 # bytes an npz member costs beyond its data: npy header (~128), zip local header and
 # central directory entry (~100 + twice the name)
@@ -154,3 +155,42 @@ def load_state(path: PathLike) -> Dict[str, np.ndarray]:
 def state_step(arrays: Mapping[str, np.ndarray]) -> int:
     """The training step (G updates done) a state was saved at."""
     return int(np.asarray(arrays[STEP]))
+
+
+def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The mean of the weights and moving averages of `states` (of one model: same names and
+    shapes), at the latest of their steps. Checkpoint averaging smooths the generator as an
+    exponential moving average of its weights would; Adam's moments are dropped (the mean of
+    moments is no optimizer state), so training from the result restarts Adam."""
+    if len(states) < 2:
+        raise CheckpointError("averaging needs at least two states")
+    names = sorted(n for n in states[0] if not n.startswith(OPTIMIZER) and n != STEP)
+    for state, source in zip(states[1:], sources[1:]):
+        theirs = sorted(n for n in state if not n.startswith(OPTIMIZER) and n != STEP)
+        if theirs != names:
+            odd = sorted(set(theirs) ^ set(names))[0]
+            raise CheckpointError(f"{source}: not a state of the same model as {sources[0]} ('{odd}' is in one only)")
+        for n in names:
+            if state[n].shape != states[0][n].shape:
+                raise CheckpointError(f"{source}: '{n}' has shape {state[n].shape}, {states[0][n].shape} in {sources[0]}")
+    out = {}
+    for n in names:
+        values = [np.asarray(s[n]) for s in states]
+        floating = values[0].dtype.kind == "f"
+        out[n] = (np.mean(np.stack(values).astype(np.float64), axis=0).astype(np.float32) if floating else values[0])
+    out[STEP] = np.int64(max(state_step(s) for s in states))
+    return out
+
+
+def average_main(args) -> None:
+    """`musegan average-states OUT STATE STATE [...] [--overwrite]`."""
+    from musegan.errors import UsageError
+    from musegan.io import check_writable
+
+    if len(args.states) < 2:
+        raise UsageError(f"{args.states[0]}: one state given; averaging needs two or more")
+    check_writable(args.out, args.overwrite)
+    states = [load_state(p) for p in args.states]
+    paths = save_state(args.out, average_states(states, [str(p) for p in args.states]))
+    steps = ", ".join(f"{state_step(s):,}" for s in states)
+    print(f"{args.out}: mean of {len(states)} states (steps {steps}) in {len(paths)} file(s)")

@@ -341,6 +341,21 @@ def test_state_shards_round_trip_and_refuse_mixed_saves(tmp_path):
         state_io.load_state(tmp_path / "u")
 
 
+def test_average_states_is_the_mean_at_the_latest_step_without_adam():
+    a = {"Generator/k": np.array([1.0, 2.0], np.float32), "Discriminator/b": np.array([0.5], np.float16),
+         "optimizers/Generator/k/g_adam": np.ones(2, np.float32), "optimizers/beta1_power": np.float32(0.9),
+         "global_step": np.int64(10)}
+    b = {**a, "Generator/k": np.array([3.0, 6.0], np.float32), "Discriminator/b": np.array([1.5], np.float16),
+         "global_step": np.int64(30)}
+    got = state_io.average_states([a, b], ["a", "b"])
+    assert set(got) == {"Generator/k", "Discriminator/b", "global_step"}  # Adam's moments dropped
+    np.testing.assert_array_equal(got["Generator/k"], [2.0, 4.0])
+    assert got["Discriminator/b"].dtype == np.float32 and got["Discriminator/b"][0] == 1.0
+    assert int(got["global_step"]) == 30
+    with pytest.raises(CheckpointError, match="b: not a state of the same model as a"):
+        state_io.average_states([a, {**b, "Generator/extra": np.zeros(1)}], ["a", "b"])
+
+
 # ------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_train_jax_import_infer_export_resume(tmp_path, capsys):

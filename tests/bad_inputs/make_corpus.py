@@ -609,6 +609,56 @@ def _(d, root):
     write(d / "out" / "metrics.json", PREVIOUS)
 
 
+# ----- training states through `musegan average-states`
+
+AVERAGE = "average-states {d}/avg {d}/a {d}/b"
+
+
+def tiny_state(path: Path, step: int, names: Sequence[str] = ("Generator/x/kernel", "Discriminator/y/bias")) -> None:
+    from musegan.state import save_state
+    save_state(path, {**{n: np.full((2, 3), step, np.float32) for n in names}, "global_step": np.int64(step)})
+
+
+@case("average_one_state", "average-states {d}/avg {d}/a", 2, ["{d}/a", "one state given", "two or more"])
+def _(d, root):
+    tiny_state(d / "a", 1)
+
+
+@case("average_other_models", AVERAGE, 1, ["{d}/b", "not a state of the same model as {d}/a"],
+      why="a drums-conditional state beside a piano one: their variables differ")
+def _(d, root):
+    tiny_state(d / "a", 1)
+    tiny_state(d / "b", 2, names=("Generator/x/kernel", "Discriminator/z/bias"))
+
+
+@case("average_other_shapes", AVERAGE, 1, ["{d}/b", "'Generator/x/kernel' has shape (3,)", "(2, 3) in {d}/a"])
+def _(d, root):
+    tiny_state(d / "a", 1)
+    from musegan.state import save_state
+    save_state(d / "b", {"Generator/x/kernel": np.zeros(3, np.float32), "Discriminator/y/bias": np.zeros((2, 3), np.float32),
+                         "global_step": np.int64(2)})
+
+
+@case("average_state_garbage", AVERAGE, 1, ["{d}/b/state-00.npz", "cannot read state"])
+def _(d, root):
+    tiny_state(d / "a", 1)
+    write(d / "b" / "state-00.npz", b"not a zip file at all\n" * 10)
+
+
+@case("average_output_exists", AVERAGE, 2, ["{d}/avg", "already exists", "--overwrite"])
+def _(d, root):
+    tiny_state(d / "a", 1)
+    tiny_state(d / "b", 2)
+    write(d / "avg" / "state-00.npz", PREVIOUS)
+
+
+@case("average_two_states", AVERAGE, 0, ["{d}/avg: mean of 2 states (steps 1, 3)"], creates=["avg/state-00.npz"],
+      why="the mean of the weights, at the latest step")
+def _(d, root):
+    tiny_state(d / "a", 1)
+    tiny_state(d / "b", 3)
+
+
 # ----- config.yaml / params.yaml through `musegan train` and `musegan infer` (checked before TensorFlow)
 
 TRAIN = "train {d}/exp"
