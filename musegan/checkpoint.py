@@ -302,12 +302,13 @@ def _training_graph(exp_dir: Path):
 
 def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Callable = print) -> str:
     """Write the training state `state` (folder of shards or npz) as a checkpoint of `exp_dir`
-    at the state's step; return its prefix. Every G and D variable and the step must be in
+    at the state's step; return its prefix. A state with an EMA of G (train_jax --ema) gives the
+    EMA as the generator. Every G and D variable and the step must be in
     the state; Adam's variables are taken when there, else start fresh (Adam restarts)."""
-    from musegan.state import STEP, load_state, state_step
+    from musegan.state import STEP, ema_as_generator, load_state, state_step
 
     exp_dir, state = Path(exp_dir), Path(state)
-    arrays = load_state(state)
+    arrays, n_ema = ema_as_generator(load_state(state))
     step = state_step(arrays)
     model_dir = exp_dir / "model"
     existing = latest(model_dir)
@@ -347,7 +348,8 @@ def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Calla
     prefix = str(model_dir / f"model.ckpt-{step}")
     adam = sum(1 for n in arrays if not _is_model_variable(n))
     log(f"{prefix}: imported {len(arrays)} variables from {state} at step {step}"
-        + ("" if adam else " (no Adam state: the optimizer restarts)"))
+        + ("" if adam else " (no Adam state: the optimizer restarts)")
+        + (f"; the generator's {n_ema} weights are the state's EMA of them (train_jax --ema)" if n_ema else ""))
     return prefix
 
 

@@ -31,6 +31,7 @@ SHARD_BYTES = 15 * 2 ** 20
 META = "__state__/"
 STEP = "global_step"
 OPTIMIZER = "optimizers/"
+EMA = "ema/"  # an exponential moving average of G's weights (train_jax --ema): ema/<TF name>
 _SHARD = re.compile(r"^state-(\d+)\.npz$")
 # bytes an npz member costs beyond its data: npy header (~128), zip local header and
 # central directory entry (~100 + twice the name)
@@ -194,3 +195,16 @@ def average_main(args) -> None:
     paths = save_state(args.out, average_states(states, [str(p) for p in args.states]))
     steps = ", ".join(f"{state_step(s):,}" for s in states)
     print(f"{args.out}: mean of {len(states)} states (steps {steps}) in {len(paths)} file(s)")
+
+
+def ema_as_generator(arrays: Mapping[str, np.ndarray]) -> Tuple[Dict[str, np.ndarray], int]:
+    """`arrays` with each G weight that has an EMA (`ema/<name>`) replaced by it and the
+    `ema/` entries dropped: the generator to keep when a state leaves train_jax. Returns
+    (arrays, number of weights replaced)."""
+    out = {n: v for n, v in arrays.items() if not n.startswith(EMA)}
+    replaced = 0
+    for n, v in arrays.items():
+        if n.startswith(EMA) and n[len(EMA):] in out:
+            out[n[len(EMA):]] = v
+            replaced += 1
+    return out, replaced

@@ -16,7 +16,7 @@ Usage (no TensorFlow needed; `python3` with jax, numpy, pyyaml):
 
     python -m musegan.train_jax EXP_DIR --out STATE_DIR [--init STATE] [--minutes M]
         [--steps N] [--save-every-minutes K] [--data PATH] [--with-adam]
-        [--select-every-minutes S] [--select-phrases N]
+        [--select-every-minutes S] [--select-phrases N] [--ema DECAY]
 
 trains EXP_DIR's model (its params.yaml and config.yaml) from scratch or from
 `--init` (a state folder or npz, e.g. from `musegan export-state`), continuing its
@@ -26,7 +26,9 @@ from the start (loading and compiling included), and writes the state to STATE_D
 every K minutes, at the end and on SIGINT/SIGTERM. With S > 0 it also scores the
 generator at the start, every S minutes and at the end (`Selector`: the evaluation's
 goal metrics on fixed training-split conditions) and keeps the best-scoring state in
-STATE_DIR/best. Then, where TensorFlow is:
+STATE_DIR/best. With `--ema DECAY` it also keeps an exponential moving average of G's
+weights (state names `ema/<TF name>`), which the selection scores and STATE_DIR/best
+holds as its generator. Then, where TensorFlow is:
 
     musegan import-state EXP_DIR STATE_DIR   # -> EXP_DIR/model/model.ckpt-STEP
     musegan infer EXP_DIR                    # or evaluate, accompany, train (resumes)
@@ -58,9 +60,9 @@ from musegan import design, metrics
 from musegan.evaluate import abs_difference, dataset_metrics, goal_checks, goal_score
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_splits
-from musegan.errors import CheckpointError, MuseganError, TrainingError
+from musegan.errors import CheckpointError, MuseganError, TrainingError, UsageError
 from musegan.loop import Stop, duration, exit_if_stopped
-from musegan.state import STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
+from musegan.state import EMA, STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
 
 Array = jnp.ndarray
 Params = Dict[str, Array]
@@ -482,10 +484,15 @@ def adam_update(variables: Params, grads: Params, slots: dict, lr: Array, beta1:
 class Trainer:
     """train.TrainGraph in JAX. The state is a pytree:
     {"g": trainable G variables, "bn": G moving averages, "d": D variables,
-     "g_adam", "d_adam": Adam slots and beta powers, "step": int32 G updates, "key": PRNG key}."""
+     "g_adam", "d_adam": Adam slots and beta powers, "step": int32 G updates, "key": PRNG key}
+    and with `ema` > 0 "ema": an exponential moving average of "g" (decay `ema` per G update),
+    the generator a run selects and ships: averaging G's weights smooths its unsure outputs
+    (checkpoint averaging lengthened the piano model's notes, its EVALUATION.md)."""
 
-    def __init__(self, params: dict, config: dict):
-        self.params, self.config = params, config
+    def __init__(self, params: dict, config: dict, ema: float = 0.0):
+        if not 0.0 <= ema < 1.0:
+            raise UsageError(f"--ema {ema}: the decay must be in [0, 1) (e.g. 0.999; 0 = off)")
+        self.params, self.config, self.ema = params, config, ema
         self.model = MuseGANJax(params)
         self.specs = self.model.variable_specs()
         self.g_names = [n for n in self.specs if n.startswith("Generator/") and not n.endswith(MOVING)]
@@ -502,9 +509,23 @@ class Trainer:
         b1, b2 = self.config["adam_beta1"], self.config["adam_beta2"]
         g = {n: values[n] for n in self.g_names}
         d = {n: values[n] for n in self.d_names}
-        return {"g": g, "bn": {n: values[n] for n in self.bn_names}, "d": d,
-                "g_adam": adam_init(g, b1, b2), "d_adam": adam_init(d, b1, b2),
-                "step": jnp.int32(0), "key": k_train}
+        state = {"g": g, "bn": {n: values[n] for n in self.bn_names}, "d": d,
+                 "g_adam": adam_init(g, b1, b2), "d_adam": adam_init(d, b1, b2),
+                 "step": jnp.int32(0), "key": k_train}
+        return self._with_ema(state)
+
+    def _with_ema(self, state: dict, ema: Optional[Params] = None) -> dict:
+        """`state` with its "ema" (given, else a copy of G's weights) when EMA is on."""
+        if not self.ema:
+            return state
+        return {**state, "ema": ema if ema is not None else {n: jnp.array(v) for n, v in state["g"].items()}}
+
+    def ema_generator(self, state: dict) -> dict:
+        """The state whose generator is the EMA (what selection scores and `best` holds), or
+        `state` itself when EMA is off."""
+        if "ema" not in state:
+            return state
+        return {k: v for k, v in state.items() if k != "ema"} | {"g": state["ema"]}
 
     def n_parameters(self) -> Dict[str, int]:
         """Trainable parameters, as train.TrainGraph.n_params."""
@@ -516,6 +537,8 @@ class Trainer:
         state = jax.device_get(state)
         flat = {n: np.asarray(v, np.float32) for part in ("g", "bn", "d") for n, v in state[part].items()}
         flat[STEP] = np.asarray(state["step"], np.int64)
+        for n, v in state.get("ema", {}).items():
+            flat[EMA + n] = np.asarray(v, np.float32)
         if with_adam:
             for who in ("d", "g"):
                 slot, p1, p2 = ADAM_TF[who]
@@ -546,7 +569,7 @@ class Trainer:
             slot, p1, p2 = ADAM_TF[who]
             adam_names[who] = ([f"optimizers/{n}/{slot}" for n in names] + [f"optimizers/{n}/{slot}_1" for n in names]
                                + [p1, p2])
-        known = set(required) | {n for names in adam_names.values() for n in names}
+        known = set(required) | {n for names in adam_names.values() for n in names} | {EMA + n for n in self.g_names}
         unknown = sorted(set(flat) - known)
         if unknown:
             raise CheckpointError(f"{source}: '{unknown[0]}' ({len(unknown)} names in all) is not a variable "
@@ -555,6 +578,15 @@ class Trainer:
         state = {"g": {n: f32(n) for n in self.g_names}, "bn": {n: f32(n) for n in self.bn_names},
                  "d": {n: f32(n) for n in self.d_names}, "step": jnp.int32(int(flat[STEP])), "key": key}
         notes = []
+        ema_present = [n for n in self.g_names if EMA + n in flat]
+        if self.ema:
+            if len(ema_present) == len(self.g_names):
+                state = self._with_ema(state, {n: f32(EMA + n) for n in self.g_names})
+            else:
+                state = self._with_ema(state)
+                notes.append(f"the EMA of G starts from G's weights (none in {source})")
+        elif ema_present:
+            notes.append(f"{source}'s EMA of G is not used (no --ema): training goes on from its live G")
         for who, names in (("d", self.d_names), ("g", self.g_names)):
             present = [n for n in adam_names[who] if n in flat]
             slot, p1, p2 = ADAM_TF[who]
@@ -634,7 +666,11 @@ class Trainer:
             for suffix, value in (("/moving_mean", mean), ("/moving_variance", var)):
                 moving = bn[scope + suffix]
                 bn[scope + suffix] = moving - decay * (moving - value)  # assign_sub, as ops.batch_norm
-        return {**state, "g": g, "g_adam": slots, "bn": bn, "step": state["step"] + 1}
+        new = {**state, "g": g, "g_adam": slots, "bn": bn, "step": state["step"] + 1}
+        if "ema" in state:
+            rate = jnp.float32(1.0 - self.ema)
+            new["ema"] = {n: e + rate * (g[n] - e) for n, e in state["ema"].items()}
+        return new
 
     def g_update(self, state: dict, g_real: Optional[Array], g_z: Array) -> Tuple[dict, Array]:
         """One run of TrainGraph.g_train: (new state, g_loss before the update)."""
@@ -749,17 +785,18 @@ class Selector:
 # ---------------------------------------------------------------------------- loop
 def _finite(state: dict) -> bool:
     """All weights finite (one device reduction)."""
-    checks = [jnp.all(jnp.isfinite(x)) for part in ("g", "bn", "d") for x in state[part].values()]
+    checks = [jnp.all(jnp.isfinite(x)) for part in ("g", "bn", "d", "ema") for x in state.get(part, {}).values()]
     return bool(jnp.all(jnp.stack(checks)))
 
 
 def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Optional[float] = None,
           steps: Optional[int] = None, save_every_minutes: float = 10.0, data: Optional[Path] = None,
           with_adam: bool = False, select_every_minutes: float = 0.0, select_phrases: int = 256,
-          select_min_following: float = 0.0, log: Callable[[str], None] = print) -> dict:
+          select_min_following: float = 0.0, ema: float = 0.0, log: Callable[[str], None] = print) -> dict:
     """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`.
     With `select_every_minutes` > 0, also score the generator that often and at the end
-    (Selector) and keep the best-scoring state in `out/best`."""
+    (Selector) and keep the best-scoring state in `out/best`. With `ema` > 0 the generator
+    scored and written to `out/best` is the EMA of G's weights (Trainer); `out` keeps both."""
     t_start = time.time()
     deadline = t_start + 60.0 * minutes if minutes is not None else float("inf")
     exp_dir, out = Path(exp_dir), Path(out)
@@ -771,7 +808,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
     devices = jax.devices()
     log(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {', '.join(str(d) for d in devices)}")
     train_data, selection_data, _ = load_splits(config, params["data_shape"])
-    trainer = Trainer(params, config)
+    trainer = Trainer(params, config, ema)
     key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]), 0)
     if init is not None:
         flat = load_state(init)
@@ -809,11 +846,13 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
                      if selection_data else
                      ", given TRAINING phrases' condition tracks (selection_fraction is 0: the score rewards "
                      "fitting the training songs, which is not the held-out best)")
-        log(f"selection: {select_phrases} phrases every {select_every_minutes:g} min{given}, scored against "
+        log(f"selection: {select_phrases} phrases every {select_every_minutes:g} min{given}"
+            + (f", of the EMA of G (decay {ema:g})" if ema else "") + ", scored against "
             f"the training split's metrics ({time.time() - t:.1f} s); the best state goes to {out / 'best'}")
 
     def select(state) -> None:
-        log(selector.observe(state, lambda best: save_state(out / "best", trainer.to_flat(best, with_adam))))
+        log(selector.observe(trainer.ema_generator(state),
+                             lambda best: save_state(out / "best", trainer.to_flat(best, with_adam))))
 
     with Stop() as stop:  # from here a SIGINT/SIGTERM saves the state and stops
         packed = jax.device_put(jnp.asarray(train_data.packed))
@@ -884,6 +923,9 @@ def _parser() -> argparse.ArgumentParser:
                         "selection split, else of the training split) and keep the best state in "
                         "OUT/best; 0: off")
     p.add_argument("--select-phrases", type=int, default=256, help="phrases generated per score")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an exponential moving average of G's weights with this decay per step "
+                        "(e.g. 0.999); selection scores it and OUT/best holds it as the generator; 0: off")
     p.add_argument("--select-min-following", type=float, default=0.0,
                    help="conditional models: rank first the states whose following gap is at least this "
                         "times the given phrases' own (e.g. 0.5; 0 = the goal alone)")
@@ -896,7 +938,7 @@ def main(argv=None) -> None:
         result = train(args.exp_dir, args.out, init=args.init, minutes=args.minutes, steps=args.steps,
                        save_every_minutes=args.save_every_minutes, data=args.data, with_adam=args.with_adam,
                        select_every_minutes=args.select_every_minutes, select_phrases=args.select_phrases,
-                       select_min_following=args.select_min_following,
+                       select_min_following=args.select_min_following, ema=args.ema,
                        log=lambda line: print(line, flush=True))
     except MuseganError as e:
         print(f"musegan train_jax: error: {e}", file=sys.stderr, flush=True)

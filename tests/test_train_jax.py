@@ -22,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 from musegan import checkpoint, state as state_io, train_jax as tj
 from musegan import config as cfg
 from musegan.data import pack, transpose, write_sparse_npz
-from musegan.errors import CheckpointError
+from musegan.errors import CheckpointError, UsageError
 from musegan.train import TrainGraph, gan_losses
 from musegan.train_jax import d_loss_of
 from tiny_exp import TINY_CONFIG, TINY_PARAMS, make_experiment, tiny_phrases
@@ -356,6 +356,59 @@ def test_average_states_is_the_mean_at_the_latest_step_without_adam():
         state_io.average_states([a, {**b, "Generator/extra": np.zeros(1)}], ["a", "b"])
 
 
+def test_ema_of_the_generator_updates_saves_resumes_and_is_what_best_holds(tmp_path, capsys):
+    """--ema: after each G update ema += (1 - decay) (g - ema); states carry it as ema/<name>
+    and resume it; selection scores the EMA and OUT/best holds it as the generator."""
+    params = cfg.load_params(overrides={**TINY_PARAMS, **THREE, "multitrack": "hybrid", "condition_track": "piano"})
+    config = cfg.load_config(overrides={**TINY_CONFIG, "batch_size": 4})
+    trainer = tj.Trainer(params, config, ema=0.75)
+    state = trainer.init_state(jax.random.PRNGKey(0))
+    assert all(np.array_equal(state["ema"][n], state["g"][n]) for n in trainer.g_names)
+    g0 = {n: np.asarray(v) for n, v in state["g"].items()}
+    step_fn = trainer.compile(state, jnp.asarray(pack(_phrases(8)).packed))
+    state, _ = step_fn(state, jnp.asarray(pack(_phrases(8)).packed))
+    moved = 0
+    for n in trainer.g_names:
+        g1 = np.asarray(state["g"][n])
+        np.testing.assert_allclose(np.asarray(state["ema"][n]), g0[n] + 0.25 * (g1 - g0[n]), rtol=1e-5, atol=1e-7)
+        moved += not np.allclose(g1, g0[n])
+    assert moved > 0.9 * len(trainer.g_names)
+    flat = trainer.to_flat(state)
+    assert {n for n in flat if n.startswith("ema/")} == {"ema/" + n for n in trainer.g_names}
+    back, notes = trainer.from_flat(flat, "s", jax.random.PRNGKey(1))
+    assert all(np.array_equal(back["ema"][n], state["ema"][n]) for n in trainer.g_names)
+    plain, plain_notes = tj.Trainer(params, config).from_flat(flat, "s", jax.random.PRNGKey(1))
+    assert "ema" not in plain and any("EMA of G is not used" in n for n in plain_notes)
+    fresh, fresh_notes = trainer.from_flat(tj.Trainer(params, config).to_flat(plain), "p", jax.random.PRNGKey(1))
+    assert any("EMA of G starts from G's weights" in n for n in fresh_notes)
+    swapped = trainer.ema_generator(state)
+    assert "ema" not in swapped and swapped["g"] is state["ema"]
+    # leaving train_jax (import-state), the EMA is the generator
+    arrays, replaced = state_io.ema_as_generator(flat)
+    assert replaced == len(trainer.g_names) and not any(n.startswith("ema/") for n in arrays)
+    assert all(np.array_equal(arrays[n], flat["ema/" + n]) for n in trainer.g_names)
+    with pytest.raises(UsageError, match="--ema 1.0"):
+        tj.Trainer(params, config, ema=1.0)
+    # a run: OUT holds G and its EMA, OUT/best the EMA as G
+    x = _phrases(24)
+    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=np.arange(len(x)) // 3,
+                     song_names=[f"song{i}" for i in range(len(x) // 3)])
+    exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
+                          config={"batch_size": 4})
+    out = tmp_path / "state"
+    tj.train(exp, out, steps=2, save_every_minutes=0, select_every_minutes=1e-9, select_phrases=6, ema=0.5)
+    assert "of the EMA of G (decay 0.5)" in capsys.readouterr().out
+    last = state_io.load_state(out)
+    assert {n for n in last if n.startswith("ema/")} == {"ema/" + n for n in trainer.g_names}
+    # resumed at its last step, the run only scores that state: its best is that state's EMA
+    tj.train(exp, tmp_path / "again", init=out, steps=2, save_every_minutes=0, select_every_minutes=1e-9,
+             select_phrases=6, ema=0.5)
+    best = state_io.load_state(tmp_path / "again" / "best")
+    assert state_io.state_step(best) == 2 and not any(n.startswith("ema/") for n in best)
+    assert all(np.array_equal(best[n], last["ema/" + n]) for n in trainer.g_names)
+    assert not all(np.array_equal(best[n], last[n]) for n in trainer.g_names)  # not the live G
+
+
 # ------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_train_jax_import_infer_export_resume(tmp_path, capsys):
@@ -368,17 +421,22 @@ def test_train_jax_import_infer_export_resume(tmp_path, capsys):
     exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
                           config={"batch_size": 4})
     out = tmp_path / "state"
-    tj.main([str(exp), "--out", str(out), "--steps", "2", "--save-every-minutes", "0"])
+    tj.main([str(exp), "--out", str(out), "--steps", "2", "--save-every-minutes", "0", "--ema", "0.5"])
     log = capsys.readouterr().out
     assert "backend cpu" in log and "compiled one iteration" in log and "saved step 2" in log
     flat = state_io.load_state(out)
     assert int(flat["global_step"]) == 2 and not any(n.startswith("optimizers/") for n in flat)
+    name = "Generator/bar/drums/time0/kernel"
+    assert not np.array_equal(flat["ema/" + name], flat[name])
 
     cli(["import-state", str(exp), str(out)])
+    assert "weights are the state's EMA of them" in capsys.readouterr().out
     assert checkpoint.latest(exp / "model").endswith("model.ckpt-2")
     reader = tf.train.load_checkpoint(checkpoint.latest(exp / "model"))
-    name = "Generator/bar/drums/time0/kernel"
-    assert np.array_equal(reader.get_tensor(name), flat[name]) and reader.get_tensor("global_step") == 2
+    # the generator a user gets is the EMA; D and the moving averages are the state's own
+    assert np.array_equal(reader.get_tensor(name), flat["ema/" + name]) and reader.get_tensor("global_step") == 2
+    d_name = "Discriminator/all/score/kernel"
+    assert np.array_equal(reader.get_tensor(d_name), flat[d_name])
     with pytest.raises(SystemExit):  # not backwards over a checkpoint at the same step
         cli(["import-state", str(exp), str(out)])
     assert "pass --overwrite" in capsys.readouterr().err
@@ -398,7 +456,7 @@ def test_train_jax_import_infer_export_resume(tmp_path, capsys):
     cli(["export-state", str(exp), str(tmp_path / "exported"), "--with-adam"])
     exported = state_io.load_state(tmp_path / "exported")
     assert int(exported["global_step"]) == 2 and "optimizers/beta1_power" in exported
-    assert np.array_equal(exported[name], flat[name])
+    assert np.array_equal(exported[name], flat["ema/" + name])
     capsys.readouterr()
     tj.main([str(exp), "--out", str(tmp_path / "resumed"), "--init", str(tmp_path / "exported"),
              "--steps", "3", "--with-adam"])
@@ -408,7 +466,7 @@ def test_train_jax_import_infer_export_resume(tmp_path, capsys):
     assert int(resumed["global_step"]) == 3
     # D's Adam continued from the exported beta powers: 5 more D updates
     assert float(resumed["optimizers/beta1_power"]) == pytest.approx(float(exported["optimizers/beta1_power"]) * 0.5 ** 5)
-    assert not np.array_equal(resumed[name], flat[name])
+    assert not np.array_equal(resumed[name], exported[name])
 
 
 @pytest.mark.slow
