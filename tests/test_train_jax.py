@@ -8,6 +8,7 @@ see the same batches, latents and gradient-penalty eps.
 """
 import os
 import types
+from pathlib import Path
 
 # Tiny programs: XLA's LLVM optimizations cost more compile time than they save here (halves
 # this module's run time). Set before JAX starts its CPU backend, which reads it once.
@@ -316,6 +317,16 @@ def test_sample_batch_draws_phrases_transposed_with_drums_fixed():
 
 
 # ------------------------------------------------------------------------ state files
+def _piano_experiment(tmp_path: Path) -> Path:
+    """A tiny piano-conditional experiment on 24 phrases of 8 songs (its data written first, so
+    that make_experiment keeps it)."""
+    x = _phrases(24)
+    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=np.arange(len(x)) // 3,
+                     song_names=[f"song{i}" for i in range(len(x) // 3)])
+    return make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
+                           config={"batch_size": 4})
+
+
 def test_state_shards_round_trip_and_refuse_mixed_saves(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {f"Generator/layer{i}/kernel": rng.normal(size=(64, 100)).astype(np.float32) for i in range(5)}
@@ -390,11 +401,7 @@ def test_ema_of_the_generator_updates_saves_resumes_and_is_what_best_holds(tmp_p
     with pytest.raises(UsageError, match="--ema 1.0"):
         tj.Trainer(params, config, ema=1.0)
     # a run: OUT holds G and its EMA, OUT/best the EMA as G
-    x = _phrases(24)
-    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=np.arange(len(x)) // 3,
-                     song_names=[f"song{i}" for i in range(len(x) // 3)])
-    exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
-                          config={"batch_size": 4})
+    exp = _piano_experiment(tmp_path)
     out = tmp_path / "state"
     tj.train(exp, out, steps=2, save_every_minutes=0, select_every_minutes=1e-9, select_phrases=6, ema=0.5)
     assert "of the EMA of G (decay 0.5)" in capsys.readouterr().out
@@ -415,11 +422,7 @@ def test_train_jax_import_infer_export_resume(tmp_path, capsys):
     """train_jax -> state shards -> import-state -> infer/evaluate; export-state -> train_jax --init."""
     from musegan.cli import main as cli
 
-    x = _phrases(24)  # 3 tracks, as the params; written first so that make_experiment keeps it
-    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=np.arange(len(x)) // 3,
-                     song_names=[f"song{i}" for i in range(len(x) // 3)])
-    exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
-                          config={"batch_size": 4})
+    exp = _piano_experiment(tmp_path)
     out = tmp_path / "state"
     tj.main([str(exp), "--out", str(out), "--steps", "2", "--save-every-minutes", "0", "--ema", "0.5"])
     log = capsys.readouterr().out
@@ -541,11 +544,7 @@ def test_selection_keeps_the_best_scoring_state(tmp_path, capsys):
     distance sum)."""
     import re
 
-    x = _phrases(24)
-    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=np.arange(len(x)) // 3,
-                     song_names=[f"song{i}" for i in range(len(x) // 3)])
-    exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": "piano"},
-                          config={"batch_size": 4})
+    exp = _piano_experiment(tmp_path)
     out = tmp_path / "state"
     result = tj.train(exp, out, steps=4, save_every_minutes=0, select_every_minutes=1e-9, select_phrases=6)
     log = capsys.readouterr().out
