@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from musegan.errors import CheckpointError
+from musegan.errors import CheckpointError, UsageError
 from musegan.io import save_npz
 
 PathLike = Union[str, Path]
@@ -185,7 +185,6 @@ def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence
 
 def average_main(args) -> None:
     """`musegan average-states OUT STATE STATE [...] [--overwrite]`."""
-    from musegan.errors import UsageError
     from musegan.io import check_writable
 
     if len(args.states) < 2:

@@ -584,7 +584,7 @@ class Trainer:
                 state = self._with_ema(state, {n: f32(EMA + n) for n in self.g_names})
             else:
                 state = self._with_ema(state)
-                notes.append(f"the EMA of G starts from G's weights (none in {source})")
+                notes.append(f"the EMA of G starts from G's weights ({source} has no complete EMA)")
         elif ema_present:
             notes.append(f"{source}'s EMA of G is not used (no --ema): training goes on from its live G")
         for who, names in (("d", self.d_names), ("g", self.g_names)):
