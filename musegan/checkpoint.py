@@ -174,9 +174,10 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
                           f"nor {shipped}); train one with `musegan train {exp_dir}`")
 
 
-def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> None:
+def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> List[str]:
     """Set `variables` (a fresh model's G and D) from another experiment's weights: its
-    latest checkpoint, else its shipped generator (then D starts fresh).
+    latest checkpoint, else its shipped generator (then D starts fresh). Returns the
+    names of the variables left at their initializers.
 
     Same name and shape: copied. A kernel with more input rows than the source's
     (the encoder's U-Net skips of a track-conditional model, concatenated after the
@@ -203,6 +204,7 @@ def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> None
     sess.run([v.initializer for v, _ in feed], {v.initial_value: value for v, value in feed})
     log(f"warm start from {source}: {len(feed)} variables copied ({widened} with new input rows at zero), "
         f"{len(fresh)} fresh" + (f", e.g. {fresh[0]}" if fresh else ""))
+    return fresh
 
 
 def _widen(value: np.ndarray, shape: list) -> Optional[np.ndarray]:

@@ -40,6 +40,7 @@ import numpy as np
 from musegan import data, io, midi
 from musegan.config import FAMILIES, load_config, load_experiment, load_params
 from musegan.errors import ConfigError, DataError, UsageError
+from musegan.loop import duration
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 LAKH_FILES = 176_581  # files in the Lakh MIDI Dataset (LMD-full), for the projection
@@ -254,20 +255,13 @@ class _Progress:
         rate = done / max(now - self.start, 1e-9)
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         line = (f"collect: {done}/{self.total} files, {phrases} phrases, {rate:.1f} files/s, "
-                f"ETA {_duration(eta)}")
+                f"ETA {duration(eta)}")
         print("\r" + line + "\033[K" if self.tty else line, end="" if self.tty else "\n",
               file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.tty:
             print(file=self.stream, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    if not np.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def summary_path(out: Path) -> Path:

@@ -189,6 +189,8 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
                 "save_checkpoint_steps", "keep_checkpoint_max", "n_samples"):
         if config[key] < 1:
             bad(key, "must be at least 1")
+    if config["critic_warmup_updates"] < 0:
+        bad("critic_warmup_updates", "must be 0 or more")
     if not (math.isfinite(config["learning_rate"]) and config["learning_rate"] > 0):
         bad("learning_rate", f"must be a positive number, got {config['learning_rate']}")
     for key in ("adam_beta1", "adam_beta2"):

@@ -215,15 +215,22 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
     with sess, _Stop() as stop:
         fresh = checkpoint.latest(model_dir) is None
         step = checkpoint.restore_or_initialize(sess, saver, model_dir, tg.init, tg.step, log=log)
+        left_fresh = []
         if config["init_from"] and fresh:
-            checkpoint.warm_start(sess, tg.model.variables("Generator") + tg.model.variables("Discriminator"),
-                                  Path(config["init_from"]), log=log)
+            left_fresh = checkpoint.warm_start(
+                sess, tg.model.variables("Generator") + tg.model.variables("Discriminator"),
+                Path(config["init_from"]), log=log)
         tg.initialize(sess, train_data.packed)
         log(f"{exp_dir}: {params['multitrack']} model, condition track "
             f"{params['condition_track']}, G {tg.n_params['generator']:,} / D "
             f"{tg.n_params['discriminator']:,} parameters, {len(train_data):,} training phrases; "
             f"step {step}/{config['steps']}")
         last = {"d_loss": float("nan"), "g_loss": float("nan")}
+        if any(n.startswith("Discriminator/") for n in left_fresh) and not _critic_warmup(
+                sess, tg, config, stop, exp_dir, log):
+            log(f"stopped by {stop.signal} during the critic warm-up; nothing saved, "
+                "the same command starts over")
+            return {"step": step, "stopped_by": stop.signal, **last}
         writer = (v1.summary.FileWriter(str(exp_dir / "logs")) if config["save_summaries_steps"] else None)
         t_log, step_log = time.time(), step
         first = True
@@ -271,6 +278,32 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
         if stop.signal is not None:
             log(f"stopped by {stop.signal} at step {step}; run the same command to resume")
     return {"step": step, "stopped_by": stop.signal, **last}
+
+
+def _critic_warmup(sess, tg: TrainGraph, config: dict, stop: _Stop, exp_dir: Path, log) -> bool:
+    """`critic_warmup_updates` D-only updates; False when a signal stopped them.
+
+    A trained G facing an untrained critic would follow gradients that point nowhere
+    and lose what it learnt; WGAN's reference code likewise gives its critic 100
+    updates per G update at first. A warm start from a shipped generator needs it:
+    only G's weights ship.
+    """
+    updates = config["critic_warmup_updates"]
+    if updates:
+        log(f"critic warm-up: {updates} discriminator updates before the first generator update "
+            "(the warm start left D fresh)")
+    t0 = time.time()
+    for i in range(1, updates + 1):
+        if stop.signal is not None:
+            return False
+        _, d_loss = sess.run([tg.d_train, tg.d_loss])
+        if not np.isfinite(d_loss):
+            raise TrainingError(f"{exp_dir}: loss became NaN/inf in the critic warm-up's update {i} (d {d_loss})")
+        if i % config["log_loss_steps"] == 0 or i == updates:
+            rate = (time.time() - t0) / i
+            log(f"critic warm-up {i}/{updates}  d_loss {d_loss:9.4f}  {rate:.2f} s/update  "
+                f"ETA {_duration(rate * (updates - i))}")
+    return True
 
 
 def _sample_feed(tg: TrainGraph, config: dict, params: dict, data: PackedPhrases) -> dict:

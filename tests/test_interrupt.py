@@ -142,6 +142,34 @@ def test_sigint_sigterm_sigkill_then_resume(tmp_path):
     assert len(list(model.glob("*.index"))) <= CONFIG["keep_checkpoint_max"], sorted(os.listdir(model))
 
 
+@pytest.mark.slow
+def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
+    """A warm start from a shipped generator trains the critic alone first; stopped then, the
+    run writes no checkpoint (one at step 0 would resume without the rest of the warm-up) and
+    the same command starts over."""
+    import argparse
+
+    from musegan.inference import export_main
+    from musegan.train import train
+
+    source = make_experiment(tmp_path, "source")
+    train(source, steps=1, log=lambda *_: None)
+    export_main(argparse.Namespace(exp_dir=str(source), overwrite=False))
+    for f in (source / "model").iterdir():
+        f.unlink()
+    exp = make_experiment(tmp_path, "warm", config={**CONFIG, "init_from": str(source),
+                                                    "critic_warmup_updates": 100_000})
+    for attempt in range(2):
+        run = Run(exp)
+        run.wait_for(r"warm start from .*generator\.npz")
+        run.wait_for(r"^critic warm-up 1/100000")
+        run.proc.send_signal(signal.SIGINT)
+        assert run.finish() == 130, run.output
+        assert "stopped by SIGINT during the critic warm-up; nothing saved" in run.output
+        assert "Traceback" not in run.output
+        assert not list((exp / "model").glob("*.index")), sorted(os.listdir(exp / "model"))
+
+
 def test_second_signal_stops_at_once():
     """The first SIGINT/SIGTERM asks for a checkpoint and a clean stop; a second one interrupts."""
     from musegan.train import _Stop

@@ -117,12 +117,44 @@ def test_warm_start_only_when_fresh_and_bad_source_is_one_line(tmp_path, trained
     logs.clear()
     train(dst, steps=2, log=logs.append)
     assert any("resumed from" in line for line in logs) and not any("warm start" in line for line in logs)
+    assert not any("critic warm-up" in line for line in logs)
 
     bad = make_experiment(tmp_path, "bad", config={"init_from": str(tmp_path / "nowhere")})
     proc = subprocess.run([sys.executable, "-m", "musegan", "train", str(bad)], capture_output=True, text=True)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
     assert len(lines) == 1 and "nowhere" in lines[0] and "no trained model" in lines[0], proc.stderr
+
+
+def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, trained_source):
+    """Only G's weights ship, so such a warm start leaves D fresh: the critic warm-up
+    updates D alone before G's first update, and G still holds the shipped weights."""
+    import argparse
+    import shutil
+
+    from musegan.inference import export_main
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(trained_source, shipped)
+    export_main(argparse.Namespace(exp_dir=str(shipped), overwrite=False))
+    shutil.rmtree(shipped / "model")
+    weights, logs = {}, {}
+    for updates in (0, 3):
+        dst = make_experiment(tmp_path, f"warmup{updates}",
+                              config={"init_from": str(shipped), "critic_warmup_updates": updates})
+        logs[updates] = []
+        train(dst, steps=0, log=logs[updates].append)
+        reader = _reader(dst)
+        weights[updates] = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+                            if n.startswith(("Generator/", "Discriminator/")) and "adam" not in n}
+    assert any("critic warm-up 3/3" in line for line in logs[3])
+    assert not any("critic warm-up" in line for line in logs[0])
+    with np.load(shipped / "pretrained" / "generator.npz") as g:
+        for name in g.files:
+            np.testing.assert_array_equal(weights[3][name], g[name].astype(np.float32), err_msg=name)
+            np.testing.assert_array_equal(weights[0][name], weights[3][name], err_msg=name)
+    d = [n for n in weights[0] if n.startswith("Discriminator/") and n.endswith("kernel")]
+    assert d and all(not np.allclose(weights[0][n], weights[3][n]) for n in d)
 
 
 def test_evaluation_while_training_logs_the_goal_count(tmp_path):
