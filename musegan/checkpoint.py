@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from musegan.errors import CheckpointError
 from musegan.io import save_npz
+from musegan.state import EMA
 
 v1 = tf.compat.v1
 PRETRAINED = Path("pretrained") / "generator.npz"
@@ -101,6 +102,9 @@ def _check_shapes(path: str, variables) -> None:
     missing = [v.op.name for v in variables if v.op.name not in shapes]
     wrong = [(v.op.name, shapes[v.op.name], v.shape.as_list()) for v in variables
              if v.op.name in shapes and list(shapes[v.op.name]) != v.shape.as_list()]
+    if missing and not wrong and all(n.startswith(EMA) for n in missing):
+        raise CheckpointError(f"{path}: this checkpoint keeps no EMA of G; ema_decay can be turned on "
+                              "for a fresh run only (set it to 0 to go on with this one)")
     if missing or wrong:
         what = (f"'{wrong[0][0]}' is {wrong[0][1]} in the checkpoint, {wrong[0][2]} in the model" if wrong
                 else f"{len(missing)} variables are not in it, e.g. '{missing[0]}'")
@@ -152,8 +156,8 @@ def save(sess, saver_: v1.train.Saver, model_dir: Path, step: int) -> None:
 
 def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
     """The generator's weights {variable name: array} and where they come from: the
-    experiment's latest training checkpoint (read lazily), else its shipped
-    `pretrained/generator.npz`."""
+    experiment's latest training checkpoint (read lazily; where it keeps an EMA of G,
+    `ema_decay`, the EMA), else its shipped `pretrained/generator.npz`."""
     exp_dir = Path(exp_dir)
     path = latest(exp_dir / "model")
     if path is not None:
@@ -224,6 +228,8 @@ class _CheckpointWeights(Mapping):
     def __getitem__(self, name):
         if name not in self._shapes:
             raise KeyError(name)
+        if EMA + name in self._shapes:  # the averaged generator is the one to play
+            name = EMA + name
         try:
             return self._reader.get_tensor(name)
         except (tf.errors.OpError, RuntimeError) as e:  # a damaged data file shows only when read
@@ -279,8 +285,8 @@ def _compact(name: str, value: np.ndarray) -> np.ndarray:
 # the TF variable names. These two functions turn them into checkpoints and back.
 
 def _is_model_variable(name: str) -> bool:
-    """Weights, batch-norm moving averages and the step; the rest (optimizers/...) is Adam's."""
-    return name.startswith(("Generator/", "Discriminator/")) or name == "global_step"
+    """Weights, batch-norm moving averages, G's EMA and the step; the rest (optimizers/...) is Adam's."""
+    return name.startswith(("Generator/", "Discriminator/", EMA)) or name == "global_step"
 
 
 def _training_graph(exp_dir: Path):
@@ -305,12 +311,13 @@ def _training_graph(exp_dir: Path):
 def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Callable = print) -> str:
     """Write the training state `state` (folder of shards or npz) as a checkpoint of `exp_dir`
     at the state's step; return its prefix. A state with an EMA of G (train_jax --ema) gives the
-    EMA as the generator. Every G and D variable and the step must be in
+    EMA as the generator, unless the experiment keeps an EMA itself (`ema_decay`): then both
+    come over (a state without one starts it from G). Every G and D variable and the step must be in
     the state; Adam's variables are taken when there, else start fresh (Adam restarts)."""
     from musegan.state import STEP, ema_as_generator, load_state, state_step
 
     exp_dir, state = Path(exp_dir), Path(state)
-    arrays, n_ema = ema_as_generator(load_state(state))
+    arrays = load_state(state)
     step = state_step(arrays)
     model_dir = exp_dir / "model"
     existing = latest(model_dir)
@@ -318,6 +325,12 @@ def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Calla
         raise CheckpointError(f"{existing}: a checkpoint at step {_step(Path(existing))} exists, the state {state} "
                               f"is at step {step}; pass --overwrite to replace it (and any later ones)")
     graph, tg, saver_, _ = _training_graph(exp_dir)
+    n_ema = 0
+    if not tg.ema:
+        arrays, n_ema = ema_as_generator(arrays)
+    elif not all(e.op.name in arrays for e in tg.ema):
+        arrays = {n: v for n, v in arrays.items() if not n.startswith(EMA)}
+        arrays.update({e.op.name: arrays[e.op.name[len(EMA):]] for e in tg.ema if e.op.name[len(EMA):] in arrays})
     with graph.as_default():
         variables = {v.op.name: v for v in v1.global_variables()}
         missing = [n for n in variables if _is_model_variable(n) and n not in arrays]

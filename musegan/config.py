@@ -189,6 +189,8 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
                 "save_checkpoint_steps", "keep_checkpoint_max", "n_samples"):
         if config[key] < 1:
             bad(key, "must be at least 1")
+    if not 0 <= config["ema_decay"] < 1:
+        bad("ema_decay", f"must be in [0, 1) (e.g. 0.999; 0 = off), got {config['ema_decay']}")
     if config["critic_warmup_updates"] < 0:
         bad("critic_warmup_updates", "must be 0 or more")
     if not (math.isfinite(config["learning_rate"]) and config["learning_rate"] > 0):

@@ -20,6 +20,7 @@ from musegan.errors import TrainingError
 from musegan.evaluate import abs_difference, dataset_metrics, goal_checks
 from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
 from musegan.model import MuseGAN, count_parameters
+from musegan.state import EMA
 
 v1 = tf.compat.v1
 TRANSPOSE_RANGE = (TRANSPOSE_LOW, TRANSPOSE_HIGH)
@@ -158,6 +159,11 @@ class TrainGraph:
                 self.g_train = v1.train.AdamOptimizer(name="g_adam", **adam).minimize(
                     self.g_loss, var_list=g_vars, global_step=self.step)
         self.n_params = {"generator": count_parameters(g_vars), "discriminator": count_parameters(d_vars)}
+        self.ema, self.ema_reset = _generator_ema(g_vars, config["ema_decay"])
+        if self.ema:
+            with tf.control_dependencies([self.g_train]):
+                rate = 1.0 - config["ema_decay"]
+                self.g_train = tf.group(*[e.assign_add(rate * (g - e)) for g, e in zip(g_vars, self.ema)])
 
         # fixed latent (and conditions) for the samples saved while training
         self.sample_z = v1.placeholder(tf.float32, [None, model.latent_size], name="sample_z")
@@ -168,6 +174,16 @@ class TrainGraph:
 
     def initialize(self, sess: v1.Session, packed: np.ndarray) -> None:
         sess.run(self.local_init, {self.data_init: packed})
+
+
+def _generator_ema(g_vars, decay: float):
+    """([ema/<name> variable per G weight], op setting them to G's weights), or ([], None)
+    when `decay` is 0. Named as train_jax's states name them, so states carry them unchanged."""
+    if not decay:
+        return [], None
+    ema = [v1.get_variable(EMA + g.op.name, g.shape, tf.float32, v1.zeros_initializer(), trainable=False)
+           for g in g_vars]
+    return ema, tf.group(*[e.assign(g) for g, e in zip(g_vars, ema)])
 
 
 def _learning_rate(step: tf.Tensor, config: dict) -> tf.Tensor:
@@ -220,11 +236,14 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
             left_fresh = checkpoint.warm_start(
                 sess, tg.model.variables("Generator") + tg.model.variables("Discriminator"),
                 Path(config["init_from"]), log=log)
+        if fresh and tg.ema:
+            sess.run(tg.ema_reset)
         tg.initialize(sess, train_data.packed)
         log(f"{exp_dir}: {params['multitrack']} model, condition track "
             f"{params['condition_track']}, G {tg.n_params['generator']:,} / D "
-            f"{tg.n_params['discriminator']:,} parameters, {len(train_data):,} training phrases; "
-            f"step {step}/{config['steps']}")
+            f"{tg.n_params['discriminator']:,} parameters, {len(train_data):,} training phrases"
+            + (f", an EMA of G (decay {config['ema_decay']:g})" if tg.ema else "")
+            + f"; step {step}/{config['steps']}")
         last = {"d_loss": float("nan"), "g_loss": float("nan")}
         if any(n.startswith("Discriminator/") for n in left_fresh) and not _critic_warmup(
                 sess, tg, config, stop, exp_dir, log):

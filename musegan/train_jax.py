@@ -586,7 +586,7 @@ class Trainer:
                 state = self._with_ema(state)
                 notes.append(f"the EMA of G starts from G's weights ({source} has no complete EMA)")
         elif ema_present:
-            notes.append(f"{source}'s EMA of G is not used (no --ema): training goes on from its live G")
+            notes.append(f"{source}'s EMA of G is not used (EMA off): training goes on from its live G")
         for who, names in (("d", self.d_names), ("g", self.g_names)):
             present = [n for n in adam_names[who] if n in flat]
             slot, p1, p2 = ADAM_TF[who]
@@ -792,11 +792,13 @@ def _finite(state: dict) -> bool:
 def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Optional[float] = None,
           steps: Optional[int] = None, save_every_minutes: float = 10.0, data: Optional[Path] = None,
           with_adam: bool = False, select_every_minutes: float = 0.0, select_phrases: int = 256,
-          select_min_following: float = 0.0, ema: float = 0.0, log: Callable[[str], None] = print) -> dict:
+          select_min_following: float = 0.0, ema: Optional[float] = None,
+          log: Callable[[str], None] = print) -> dict:
     """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`.
     With `select_every_minutes` > 0, also score the generator that often and at the end
     (Selector) and keep the best-scoring state in `out/best`. With `ema` > 0 the generator
-    scored and written to `out/best` is the EMA of G's weights (Trainer); `out` keeps both."""
+    scored and written to `out/best` is the EMA of G's weights (Trainer); `out` keeps both.
+    `ema` None: the config's `ema_decay`."""
     t_start = time.time()
     deadline = t_start + 60.0 * minutes if minutes is not None else float("inf")
     exp_dir, out = Path(exp_dir), Path(out)
@@ -808,7 +810,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
     devices = jax.devices()
     log(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {', '.join(str(d) for d in devices)}")
     train_data, selection_data, _ = load_splits(config, params["data_shape"])
-    trainer = Trainer(params, config, ema)
+    trainer = Trainer(params, config, config["ema_decay"] if ema is None else ema)
     key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]), 0)
     if init is not None:
         flat = load_state(init)
@@ -847,7 +849,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
                      ", given TRAINING phrases' condition tracks (selection_fraction is 0: the score rewards "
                      "fitting the training songs, which is not the held-out best)")
         log(f"selection: {select_phrases} phrases every {select_every_minutes:g} min{given}"
-            + (f", of the EMA of G (decay {ema:g})" if ema else "") + ", scored against "
+            + (f", of the EMA of G (decay {trainer.ema:g})" if trainer.ema else "") + ", scored against "
             f"the training split's metrics ({time.time() - t:.1f} s); the best state goes to {out / 'best'}")
 
     def select(state) -> None:
@@ -923,9 +925,10 @@ def _parser() -> argparse.ArgumentParser:
                         "selection split, else of the training split) and keep the best state in "
                         "OUT/best; 0: off")
     p.add_argument("--select-phrases", type=int, default=256, help="phrases generated per score")
-    p.add_argument("--ema", type=float, default=0.0,
+    p.add_argument("--ema", type=float, default=None,
                    help="keep an exponential moving average of G's weights with this decay per step "
-                        "(e.g. 0.999); selection scores it and OUT/best holds it as the generator; 0: off")
+                        "(e.g. 0.999); selection scores it and OUT/best holds it as the generator; "
+                        "0: off; default: the config's ema_decay")
     p.add_argument("--select-min-following", type=float, default=0.0,
                    help="conditional models: rank first the states whose following gap is at least this "
                         "times the given phrases' own (e.g. 0.5; 0 = the goal alone)")

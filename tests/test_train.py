@@ -128,7 +128,7 @@ def test_warm_start_only_when_fresh_and_bad_source_is_one_line(tmp_path, trained
 
 def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, trained_source):
     """Only G's weights ship, so such a warm start leaves D fresh: the critic warm-up
-    updates D alone before G's first update, and G still holds the shipped weights."""
+    updates D alone before G's first update, and G (and its EMA) still hold the shipped weights."""
     import argparse
     import shutil
 
@@ -141,20 +141,72 @@ def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, t
     weights, logs = {}, {}
     for updates in (0, 3):
         dst = make_experiment(tmp_path, f"warmup{updates}",
-                              config={"init_from": str(shipped), "critic_warmup_updates": updates})
+                              config={"init_from": str(shipped), "critic_warmup_updates": updates,
+                                      "ema_decay": 0.9})
         logs[updates] = []
         train(dst, steps=0, log=logs[updates].append)
         reader = _reader(dst)
         weights[updates] = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-                            if n.startswith(("Generator/", "Discriminator/")) and "adam" not in n}
+                            if n.startswith(("Generator/", "Discriminator/", "ema/")) and "adam" not in n}
     assert any("critic warm-up 3/3" in line for line in logs[3])
     assert not any("critic warm-up" in line for line in logs[0])
     with np.load(shipped / "pretrained" / "generator.npz") as g:
         for name in g.files:
             np.testing.assert_array_equal(weights[3][name], g[name].astype(np.float32), err_msg=name)
             np.testing.assert_array_equal(weights[0][name], weights[3][name], err_msg=name)
+            if "ema/" + name in weights[3]:
+                np.testing.assert_array_equal(weights[3]["ema/" + name], weights[3][name], err_msg=name)
+    assert any(n.startswith("ema/") for n in weights[3])
     d = [n for n in weights[0] if n.startswith("Discriminator/") and n.endswith("kernel")]
     assert d and all(not np.allclose(weights[0][n], weights[3][n]) for n in d)
+
+
+def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path):
+    """ema_decay: after each G update ema += (1 - decay) (g - ema), kept across a resume as
+    ema/<name> (train_jax's state names); generation uses the EMA; export-state carries it,
+    import-state brings it back (into an experiment without EMA: as the generator)."""
+    from musegan.checkpoint import export_state, generator_weights, import_state
+    from musegan.errors import CheckpointError
+
+    exp = make_experiment(tmp_path, config={"ema_decay": 0.75, "save_checkpoint_steps": 1})
+    logs = []
+    train(exp, steps=1, log=logs.append)
+    assert any("an EMA of G (decay 0.75)" in line for line in logs)
+    train(exp, steps=2, log=lambda *_: None)
+    one, two = (tf.train.load_checkpoint(str(exp / "model" / f"model.ckpt-{k}")) for k in (1, 2))
+    names = [n for n in one.get_variable_to_shape_map() if n.startswith("ema/")]
+    g = [n[len("ema/"):] for n in names]
+    assert g and all(n.startswith("Generator/") and "moving_" not in n for n in g)
+    trainable = [n for n in one.get_variable_to_shape_map() if n.startswith("Generator/")
+                 and not n.endswith(("moving_mean", "moving_variance"))]
+    assert sorted(g) == sorted(trainable)
+    for n in g:
+        ema1, ema2, g2 = one.get_tensor("ema/" + n), two.get_tensor("ema/" + n), two.get_tensor(n)
+        np.testing.assert_allclose(ema2, ema1 + 0.25 * (g2 - ema1), rtol=1e-5, atol=1e-7, err_msg=n)
+    assert any(not np.array_equal(two.get_tensor(n), two.get_tensor("ema/" + n)) for n in g)
+
+    weights, _ = generator_weights(exp)
+    for n in g:
+        np.testing.assert_array_equal(weights[n], two.get_tensor("ema/" + n))
+
+    export_state(exp, tmp_path / "state", log=lambda *_: None)
+    plain = make_experiment(tmp_path, "plain")
+    import_state(plain, tmp_path / "state", log=lambda *_: None)
+    imported = _reader(plain)
+    assert not any(n.startswith("ema/") for n in imported.get_variable_to_shape_map())
+    for n in g:
+        np.testing.assert_array_equal(imported.get_tensor(n), two.get_tensor("ema/" + n))
+    again = make_experiment(tmp_path, "again", config={"ema_decay": 0.5})
+    import_state(again, tmp_path / "state", log=lambda *_: None)
+    both = _reader(again)
+    for n in g:
+        np.testing.assert_array_equal(both.get_tensor(n), two.get_tensor(n))
+        np.testing.assert_array_equal(both.get_tensor("ema/" + n), two.get_tensor("ema/" + n))
+
+    # turned on for a run whose checkpoints keep no EMA: one line saying so
+    (plain / "config.yaml").write_text((plain / "config.yaml").read_text() + "ema_decay: 0.5\n")
+    with pytest.raises(CheckpointError, match="keeps no EMA of G; ema_decay can be turned on for a fresh run"):
+        train(plain, steps=3, log=lambda *_: None)
 
 
 def test_evaluation_while_training_logs_the_goal_count(tmp_path):

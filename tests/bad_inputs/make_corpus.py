@@ -691,6 +691,16 @@ def _(d, root):
     experiment(d, config={"learning_rate": float("nan")})
 
 
+@case("config_ema_decay_one", TRAIN, 2, ["{d}/exp/config.yaml", "'ema_decay' must be in [0, 1)"])
+def _(d, root):
+    experiment(d, config={"ema_decay": 1.0})
+
+
+@case("config_negative_critic_warmup", TRAIN, 2, ["{d}/exp/config.yaml", "'critic_warmup_updates' must be 0 or more"])
+def _(d, root):
+    experiment(d, config={"critic_warmup_updates": -1})
+
+
 @case("config_not_utf8", INFER, 2, ["{d}/exp/params.yaml", "not UTF-8"])
 def _(d, root):
     experiment(d, params_text="# r\xe9glages\nmultitrack: hybrid\n".encode("latin1"))
