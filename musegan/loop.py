@@ -8,9 +8,13 @@ import sys
 class Stop:
     """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop."""
 
+    SAVING = "saving a checkpoint after this step..."
+
     def __init__(self):
         self.signal = None
         self._old = {}
+        # what the first signal will do, as told to the user: a phase that saves nothing says so
+        self.message = self.SAVING
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -21,7 +25,7 @@ class Stop:
         if self.signal is not None:  # second signal: stop now
             raise KeyboardInterrupt
         self.signal = signal.Signals(sig).name
-        print(f"\n{self.signal}: saving a checkpoint after this step...", file=sys.stderr, flush=True)
+        print(f"\n{self.signal}: {self.message}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():

@@ -312,6 +312,7 @@ def _critic_warmup(sess, tg: TrainGraph, config: dict, stop: _Stop, exp_dir: Pat
         log(f"critic warm-up: {updates} discriminator updates before the first generator update "
             "(the warm start left D fresh)")
     t0 = time.time()
+    stop.message = "stopping after this update; the critic warm-up saves nothing..."
     for i in range(1, updates + 1):
         if stop.signal is not None:
             return False
@@ -322,6 +323,7 @@ def _critic_warmup(sess, tg: TrainGraph, config: dict, stop: _Stop, exp_dir: Pat
             rate = (time.time() - t0) / i
             log(f"critic warm-up {i}/{updates}  d_loss {d_loss:9.4f}  {rate:.2f} s/update  "
                 f"ETA {_duration(rate * (updates - i))}")
+    stop.message = _Stop.SAVING
     return True
 
 

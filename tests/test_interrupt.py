@@ -112,6 +112,7 @@ def test_sigint_sigterm_sigkill_then_resume(tmp_path):
         run.proc.send_signal(sig)
         assert run.finish() == code, run.output
         stopped = int(re.search(rf"stopped by {sig.name} at step (\d+)", run.output).group(1))
+        assert f"{sig.name}: saving a checkpoint after this step" in run.output
         assert "Traceback" not in run.output
         assert check_checkpoints(model) == stopped >= (history[-1] if history else 1)
         history.append(stopped)
@@ -166,6 +167,8 @@ def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
         run.proc.send_signal(signal.SIGINT)
         assert run.finish() == 130, run.output
         assert "stopped by SIGINT during the critic warm-up; nothing saved" in run.output
+        assert "SIGINT: stopping after this update; the critic warm-up saves nothing" in run.output
+        assert "saving a checkpoint" not in run.output
         assert "Traceback" not in run.output
         assert not list((exp / "model").glob("*.index")), sorted(os.listdir(exp / "model"))
 
