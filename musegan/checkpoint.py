@@ -368,15 +368,27 @@ def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Calla
     return prefix
 
 
+def at_step(model_dir: Path, step: int) -> str:
+    """Prefix of the complete checkpoint of `step` in `model_dir`; CheckpointError naming the
+    steps there otherwise."""
+    model_dir = Path(model_dir)
+    prefix = model_dir / f"model.ckpt-{step}"
+    if _complete(prefix):
+        return str(prefix)
+    steps = sorted(_step(p) for p in _prefixes(model_dir) if _complete(p)) if model_dir.is_dir() else []
+    raise CheckpointError(f"{model_dir}: no checkpoint at step {step}; "
+                          + (f"steps there: {', '.join(map(str, steps))}" if steps else "none there"))
+
+
 def export_state(exp_dir: Path, out: Path, with_adam: bool = False, overwrite: bool = False,
-                 log: Callable = print) -> List[Path]:
-    """Write the latest checkpoint of `exp_dir` as a training state in folder `out`
-    (weights, moving averages and step; Adam's slots with `with_adam`)."""
+                 step: Optional[int] = None, log: Callable = print) -> List[Path]:
+    """Write the latest checkpoint of `exp_dir` (or the one of `step`) as a training state in
+    folder `out` (weights, moving averages and step; Adam's slots with `with_adam`)."""
     from musegan.io import check_writable
     from musegan.state import save_state
 
     exp_dir, out = Path(exp_dir), Path(out)
-    path = latest(exp_dir / "model")
+    path = latest(exp_dir / "model") if step is None else at_step(exp_dir / "model", step)
     if path is None:
         raise CheckpointError(f"{exp_dir / 'model'}: no checkpoint to export; train one with "
                               f"`musegan train {exp_dir}` or import a state with `musegan import-state`")
@@ -401,5 +413,5 @@ def import_state_main(args) -> None:
 
 
 def export_state_main(args) -> None:
-    """`musegan export-state EXP_DIR OUT [--with-adam] [--overwrite]`."""
-    export_state(args.exp_dir, args.out, with_adam=args.with_adam, overwrite=args.overwrite)
+    """`musegan export-state EXP_DIR OUT [--step N] [--with-adam] [--overwrite]`."""
+    export_state(args.exp_dir, args.out, with_adam=args.with_adam, overwrite=args.overwrite, step=args.step)

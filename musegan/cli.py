@@ -63,11 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint at the same or a later step")
     p.set_defaults(run=lambda a: _call("musegan.checkpoint", "import_state_main", a), check_exp=True)
 
-    p = command("export-state", "Write the latest checkpoint of EXP_DIR as a training state folder "
-                "(to continue with `python -m musegan.train_jax --init OUT`).",
-                "musegan export-state exp/accompaniment/piano gpu_init")
+    p = command("export-state", "Write the latest checkpoint of EXP_DIR (or the one of --step) as a training "
+                "state folder (to continue with `python -m musegan.train_jax --init OUT`, or to average).",
+                "musegan export-state exp/accompaniment/piano gpu_init\n"
+                "  for n in 2000 3000 4000; do musegan export-state EXP s$n --step $n; done && "
+                "musegan average-states avg s2000 s3000 s4000")
     p.add_argument("exp_dir", type=Path)
     p.add_argument("out", type=Path, help="output folder for state-00.npz, ...")
+    p.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the latest)")
     p.add_argument("--with-adam", action="store_true", help="include Adam's moments (3x the size)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.checkpoint", "export_state_main", a), check_exp=True)

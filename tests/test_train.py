@@ -167,6 +167,7 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path):
     import-state brings it back (into an experiment without EMA: as the generator)."""
     from musegan.checkpoint import export_state, generator_weights, import_state
     from musegan.errors import CheckpointError
+    from musegan.state import load_state
 
     exp = make_experiment(tmp_path, config={"ema_decay": 0.75, "save_checkpoint_steps": 1})
     logs = []
@@ -188,6 +189,17 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path):
     weights, _ = generator_weights(exp)
     for n in g:
         np.testing.assert_array_equal(weights[n], two.get_tensor("ema/" + n))
+
+    # an earlier checkpoint by its step (the states that checkpoint averaging takes)
+    export_state(exp, tmp_path / "state1", step=1, log=lambda *_: None)
+    first = load_state(tmp_path / "state1")
+    assert int(first["global_step"]) == 1
+    for n in g:
+        np.testing.assert_array_equal(first["ema/" + n], one.get_tensor("ema/" + n), err_msg=n)
+        np.testing.assert_array_equal(first[n], one.get_tensor(n), err_msg=n)
+    with pytest.raises(CheckpointError, match=r"no checkpoint at step 7; steps there: 1, 2$"):
+        export_state(exp, tmp_path / "state7", step=7, log=lambda *_: None)
+    assert not (tmp_path / "state7").exists()
 
     export_state(exp, tmp_path / "state", log=lambda *_: None)
     plain = make_experiment(tmp_path, "plain")
