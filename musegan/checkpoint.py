@@ -42,7 +42,7 @@ def latest(model_dir: Path) -> Optional[str]:
     named = _state_file_names(model_dir)
     if named is not None and _complete(named):
         return str(named)
-    complete = [p for p in _prefixes(model_dir) if _complete(p)]
+    complete = _complete_prefixes(model_dir)
     return str(max(complete, key=_step)) if complete else None
 
 
@@ -62,6 +62,10 @@ def _state_file_names(model_dir: Path) -> Optional[Path]:
 
 def _prefixes(model_dir: Path) -> List[Path]:
     return [p.with_suffix("") for p in model_dir.glob("*.index") if _step(p.with_suffix("")) is not None]
+
+
+def _complete_prefixes(model_dir: Path) -> List[Path]:
+    return [p for p in _prefixes(model_dir) if _complete(p)]
 
 
 def _step(prefix: Path) -> Optional[int]:
@@ -141,7 +145,7 @@ def _count_existing(saver_: v1.train.Saver, model_dir: Path) -> None:
     """Make the checkpoints already in `model_dir` count towards max_to_keep (else every
     restart leaves its own). Saver.recover_last_checkpoints does this through a deprecated
     call that prints a warning; this passes the files' mtimes itself."""
-    prefixes = sorted((p for p in _prefixes(model_dir) if _complete(p)), key=_step)
+    prefixes = sorted(_complete_prefixes(model_dir), key=_step)
     saver_.set_last_checkpoints_with_time([(str(p), Path(f"{p}.index").stat().st_mtime) for p in prefixes])
 
 
@@ -375,7 +379,7 @@ def at_step(model_dir: Path, step: int) -> str:
     prefix = model_dir / f"model.ckpt-{step}"
     if _complete(prefix):
         return str(prefix)
-    steps = sorted(_step(p) for p in _prefixes(model_dir) if _complete(p)) if model_dir.is_dir() else []
+    steps = sorted(_step(p) for p in _complete_prefixes(model_dir))
     raise CheckpointError(f"{model_dir}: no checkpoint at step {step}; "
                           + (f"steps there: {', '.join(map(str, steps))}" if steps else "none there"))
 
