@@ -7,8 +7,6 @@ the previous checkpoint the latest). Shipped weights: `EXP_DIR/pretrained/
 generator.npz`, the generator's variables only, mostly float16.
 """
 import glob
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Tuple
 
@@ -16,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from musegan.errors import CheckpointError
-from musegan.io import save_npz
-from musegan.state import EMA
+from musegan.state import EMA, load_generator, save_generator, warm_start_values
 
 v1 = tf.compat.v1
 PRETRAINED = Path("pretrained") / "generator.npz"
@@ -173,54 +170,26 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
         return _CheckpointWeights(reader, shapes, path), path
     shipped = exp_dir / PRETRAINED
     if shipped.is_file():
-        try:
-            with np.load(shipped, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}, str(shipped)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # a damaged npz raises any
-            raise CheckpointError(f"{shipped}: cannot read weights ({' '.join(str(e).split()) or type(e).__name__})") from None
+        return load_generator(shipped), str(shipped)
     raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
                           f"nor {shipped}); train one with `musegan train {exp_dir}`")
 
 
 def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> List[str]:
     """Set `variables` (a fresh model's G and D) from another experiment's weights: its
-    latest checkpoint, else its shipped generator (then D starts fresh). Returns the
-    names of the variables left at their initializers.
-
-    Same name and shape: copied. A kernel with more input rows than the source's
-    (the encoder's U-Net skips of a track-conditional model, concatenated after the
-    layer's own input): copied into the leading rows, the new rows zero, so the
-    model first plays exactly as the source and learns to use its condition.
-    Anything else (the encoder, a track the source lacks) keeps its initializer.
-    """
+    latest checkpoint, else its shipped generator (then D starts fresh), by the rule of
+    `state.warm_start_values`. Returns the names of the variables left at their initializers."""
     weights, source = generator_weights(source_exp)
-    feed, widened, fresh = [], 0, []  # (variable, value): variables are not always hashable
-    for v in variables:
-        name, shape = v.op.name, v.shape.as_list()
-        value = np.asarray(weights[name], np.float32) if name in weights else None
-        if value is not None and list(value.shape) != shape:
-            value = _widen(value, shape)
-            widened += value is not None
-        if value is None:
-            fresh.append(name)
-        else:
-            feed.append((v, value))
-    if not feed:
+    by_name = {v.op.name: v for v in variables}  # variables are not always hashable
+    values, widened, fresh = warm_start_values({n: v.shape.as_list() for n, v in by_name.items()}, weights)
+    if not values:
         raise CheckpointError(f"{source}: no variable of it matches this model; init_from must name an "
                               "experiment of the same multitrack model")
     # one run feeding the initial values: works on a finalized graph, and one run per variable costs seconds
-    sess.run([v.initializer for v, _ in feed], {v.initial_value: value for v, value in feed})
-    log(f"warm start from {source}: {len(feed)} variables copied ({widened} with new input rows at zero), "
+    sess.run([by_name[n].initializer for n in values], {by_name[n].initial_value: v for n, v in values.items()})
+    log(f"warm start from {source}: {len(values)} variables copied ({widened} with new input rows at zero), "
         f"{len(fresh)} fresh" + (f", e.g. {fresh[0]}" if fresh else ""))
     return fresh
-
-
-def _widen(value: np.ndarray, shape: list) -> Optional[np.ndarray]:
-    """`value` with zero rows appended to reach `shape` (a kernel `(n_in, ...)` that gained
-    inputs), or None unless `shape` differs from it only by more rows."""
-    if not (value.ndim == len(shape) >= 2 and list(value.shape[1:]) == shape[1:] and value.shape[0] < shape[0]):
-        return None
-    return np.concatenate([value, np.zeros([shape[0] - value.shape[0], *shape[1:]], np.float32)])
 
 
 class _CheckpointWeights(Mapping):
@@ -269,19 +238,9 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
 
 def export_generator(exp_dir: Path, names, out: Path) -> Path:
     """Write the generator variables `names` of the experiment's weights to `out`:
-    what a user needs to generate, at about half the size (see `_compact`)."""
+    what a user needs to generate, at about half the size (`state.compact`)."""
     weights, _ = generator_weights(exp_dir)
-    return save_npz(out, **{name: _compact(name, np.asarray(weights[name])) for name in names})
-
-
-def _compact(name: str, value: np.ndarray) -> np.ndarray:
-    """float16, except batch-norm statistics and anything float16 cannot hold: a trained
-    generator's moving variances reach 1e5, past float16's 65504 (they became inf)."""
-    if name.endswith(("moving_mean", "moving_variance")):
-        return value.astype(np.float32)
-    with np.errstate(over="ignore"):  # an overflow is what this checks for
-        half = value.astype(np.float16)
-    return half if np.isfinite(half).all() else value.astype(np.float32)
+    return save_generator(out, {name: weights[name] for name in names})
 
 
 # ------------------------------------------------------------------ states (musegan.state)

@@ -9,6 +9,7 @@ class Stop:
     """Turns the first SIGINT/SIGTERM into a request to checkpoint and stop."""
 
     SAVING = "saving a checkpoint after this step..."
+    WARMUP = "stopping after this update; the critic warm-up saves nothing..."
 
     def __init__(self):
         self.signal = None

@@ -19,7 +19,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -207,3 +207,65 @@ def ema_as_generator(arrays: Mapping[str, np.ndarray]) -> Tuple[Dict[str, np.nda
             out[n[len(EMA):]] = v
             replaced += 1
     return out, replaced
+
+
+# ------------------------------------------------------------- shipped generators
+# `EXP_DIR/pretrained/generator.npz`: the generator's variables only (G's weights and its
+# batch-norm moving averages), written by `musegan export` and by train_jax's averaging.
+
+def compact(name: str, value: np.ndarray) -> np.ndarray:
+    """float16, except batch-norm statistics and anything float16 cannot hold: a trained
+    generator's moving variances reach 1e5, past float16's 65504 (they became inf)."""
+    if name.endswith(("moving_mean", "moving_variance")):
+        return value.astype(np.float32)
+    with np.errstate(over="ignore"):  # an overflow is what this checks for
+        half = value.astype(np.float16)
+    return half if np.isfinite(half).all() else value.astype(np.float32)
+
+
+def save_generator(path: PathLike, weights: Mapping[str, np.ndarray]) -> Path:
+    """Write generator weights {TF name: array} as a shipped generator.npz (see `compact`:
+    about half the size of float32), atomically."""
+    return save_npz(path, **{name: compact(name, np.asarray(value)) for name, value in weights.items()})
+
+
+def load_generator(path: PathLike) -> Dict[str, np.ndarray]:
+    """The arrays of a shipped generator.npz; a damaged file is one CheckpointError."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # a damaged npz raises any
+        raise CheckpointError(f"{path}: cannot read weights ({' '.join(str(e).split()) or type(e).__name__})") from None
+
+
+# --------------------------------------------------------------------- warm start
+def widen(value: np.ndarray, shape: Sequence[int]) -> Optional[np.ndarray]:
+    """`value` with zero rows appended to reach `shape` (a kernel `(n_in, ...)` that gained
+    inputs), or None unless `shape` differs from it only by more rows."""
+    shape = list(shape)
+    if not (value.ndim == len(shape) >= 2 and list(value.shape[1:]) == shape[1:] and value.shape[0] < shape[0]):
+        return None
+    return np.concatenate([value, np.zeros([shape[0] - value.shape[0], *shape[1:]], np.float32)])
+
+
+def warm_start_values(shapes: Mapping[str, Sequence[int]], weights: Mapping[str, np.ndarray]
+                      ) -> Tuple[Dict[str, np.ndarray], int, List[str]]:
+    """The values a fresh model with variables `shapes` {name: shape} takes from another
+    model's `weights`: (values {name: float32 array}, how many were widened, names left fresh).
+
+    Same name and shape: copied. A kernel with more input rows than the source's (the
+    encoder's U-Net skips of a track-conditional model, concatenated after the layer's own
+    input): copied into the leading rows, the new rows zero, so the model first plays
+    exactly as the source and learns to use its condition. Anything else (the encoder, a
+    track the source lacks, a discriminator where only a generator shipped) stays fresh."""
+    values, widened, fresh = {}, 0, []
+    for name, shape in shapes.items():
+        value = np.asarray(weights[name], np.float32) if name in weights else None
+        if value is not None and list(value.shape) != list(shape):
+            value = widen(value, shape)
+            widened += value is not None
+        if value is None:
+            fresh.append(name)
+        else:
+            values[name] = value
+    return values, widened, fresh

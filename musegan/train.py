@@ -312,7 +312,7 @@ def _critic_warmup(sess, tg: TrainGraph, config: dict, stop: _Stop, exp_dir: Pat
         log(f"critic warm-up: {updates} discriminator updates before the first generator update "
             "(the warm start left D fresh)")
     t0 = time.time()
-    stop.message = "stopping after this update; the critic warm-up saves nothing..."
+    stop.message = _Stop.WARMUP
     for i in range(1, updates + 1):
         if stop.signal is not None:
             return False

@@ -48,8 +48,9 @@ import argparse
 import sys
 import time
 from collections import deque
+from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -62,7 +63,8 @@ from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_splits
 from musegan.errors import CheckpointError, MuseganError, TrainingError, UsageError
 from musegan.loop import Stop, duration, exit_if_stopped
-from musegan.state import EMA, STEP, load_state, save_state, state_step  # noqa: F401 (re-exported)
+from musegan.state import (EMA, STEP, load_generator, load_state, save_generator, save_state,  # noqa: F401 (EMA re-exported)
+                           state_step, warm_start_values)
 
 Array = jnp.ndarray
 Params = Dict[str, Array]
@@ -527,6 +529,30 @@ class Trainer:
             return state
         return {k: v for k, v in state.items() if k != "ema"} | {"g": state["ema"]}
 
+    def warm_start(self, state: dict, weights: Mapping[str, np.ndarray]) -> Tuple[dict, int, int, List[str]]:
+        """`state` (fresh) with G and D variables set from another model's `weights` by
+        musegan.state.warm_start_values, as `musegan train` does for `init_from`; the EMA
+        restarts from the new G. Returns (state, copied, widened, names left fresh)."""
+        values, widened, fresh = warm_start_values({n: shape for n, (shape, _) in self.specs.items()}, weights)
+        state = dict(state)
+        for part in ("g", "bn", "d"):
+            state[part] = {n: jnp.asarray(values[n]) if n in values else v for n, v in state[part].items()}
+        state.pop("ema", None)
+        return self._with_ema(state), len(values), widened, fresh
+
+    def critic_updates(self, state: dict, packed: Array, n: int) -> Tuple[dict, Array]:
+        """`n` D-only updates (TrainGraph.d_train, the step unchanged): (state, last d_loss).
+        Pure; jit it with `n` static."""
+        key, k_iter = jax.random.split(state["key"])
+        state, d_loss = lax.fori_loop(0, n, partial(self._d_step, k_iter, packed), (state, jnp.float32(0.0)))
+        return {**state, "key": key}, d_loss
+
+    def generator_weights(self, state: dict) -> Dict[str, Array]:
+        """{TF name: array} of the generator a user would get: the EMA of G where kept, and the
+        batch-norm moving averages (what `musegan export` writes to generator.npz)."""
+        state = self.ema_generator(state)
+        return {**state["g"], **state["bn"]}
+
     def n_parameters(self) -> Dict[str, int]:
         """Trainable parameters, as train.TrainGraph.n_params."""
         size = lambda names: int(sum(np.prod(self.specs[n][0]) for n in names))
@@ -681,21 +707,20 @@ class Trainer:
         return sample_batch(key, packed, self.shape, self.batch, self.params["is_drums"],
                             self.config["use_random_transpose"])
 
+    def _d_step(self, k_iter, packed: Array, i, carry: Tuple[dict, Array]) -> Tuple[dict, Array]:
+        """The `i`th D update of a loop keyed by `k_iter`: a fresh batch, latents and eps."""
+        k_real, k_z, k_eps = jax.random.split(jax.random.fold_in(k_iter, i), 3)
+        real = self.sample(k_real, packed)
+        z = jax.random.normal(k_z, (self.batch, self.model.latent_size), jnp.float32)
+        eps = jax.random.uniform(k_eps, (self.batch,), jnp.float32)
+        return self.d_update(carry[0], real, z, eps)
+
     def iteration(self, state: dict, packed: Array) -> Tuple[dict, Tuple[Array, Array]]:
         """`n_dis_updates_per_gen_update` D updates then one G update, each on fresh batches,
         latents and eps: (state, (last d_loss, g_loss)). Pure; jit it (`compile`)."""
         key, k_iter = jax.random.split(state["key"])
         n_dis = self.config["n_dis_updates_per_gen_update"]
-
-        def d_step(i, carry):
-            st, _ = carry
-            k_real, k_z, k_eps = jax.random.split(jax.random.fold_in(k_iter, i), 3)
-            real = self.sample(k_real, packed)
-            z = jax.random.normal(k_z, (self.batch, self.model.latent_size), jnp.float32)
-            eps = jax.random.uniform(k_eps, (self.batch,), jnp.float32)
-            return self.d_update(st, real, z, eps)
-
-        state, d_loss = lax.fori_loop(0, n_dis, d_step, (state, jnp.float32(0.0)))
+        state, d_loss = lax.fori_loop(0, n_dis, partial(self._d_step, k_iter, packed), (state, jnp.float32(0.0)))
         k_real, k_z = jax.random.split(jax.random.fold_in(k_iter, n_dis))
         g_real = self.sample(k_real, packed) if self.model.condition is not None else None
         g_z = jax.random.normal(k_z, (self.batch, self.model.latent_size), jnp.float32)
@@ -782,7 +807,89 @@ class Selector:
                 f"{score[1]:.4f}{extras} ({time.time() - t:.1f} s); best: step {self.best_step}")
 
 
+# ------------------------------------------------------------------------- averaging
+class Averager:
+    """The mean of the generator a user would get (`Trainer.generator_weights`: the EMA where
+    kept) at global steps `start`, `start + every`, ... of a run: checkpoint averaging on the
+    fly, so that only the averaged generator leaves the machine. Measured on the CPU (piano
+    and drums EVALUATION.md), the mean of EMA checkpoints over a run's second half beat the
+    EMA at its end and every single checkpoint on the held-out songs."""
+
+    def __init__(self, trainer: "Trainer", start: int, every: int):
+        if start < 0 or every < 1:
+            raise UsageError(f"--average-from {start} --average-every {every}: need a step >= 0 and a period >= 1")
+        self.trainer, self.start, self.every = trainer, start, every
+        self.total: Optional[Dict[str, np.ndarray]] = None
+        self.steps: List[int] = []
+
+    def observe(self, state: dict, step: int) -> bool:
+        """Add the state's generator when `step` is one of the averaged steps; whether it was."""
+        if step < self.start or (step - self.start) % self.every:
+            return False
+        weights = jax.device_get(self.trainer.generator_weights(state))
+        if self.total is None:
+            self.total = {n: np.asarray(v, np.float64) for n, v in weights.items()}
+        else:
+            for n, v in weights.items():
+                self.total[n] += v
+        self.steps.append(step)
+        return True
+
+    def write(self, path: Path) -> Optional[str]:
+        """Write the mean as a shipped generator.npz (musegan.state.save_generator); the log
+        line, or None when no step was averaged."""
+        if not self.steps:
+            return None
+        n = len(self.steps)
+        save_generator(path, {name: (v / n).astype(np.float32) for name, v in self.total.items()})
+        return (f"averaged the generator at {n} steps ({self.steps[0]}-{self.steps[-1]}, every {self.every}) "
+                f"into {path}")
+
+
+def warm_start_weights(source: Path) -> Dict[str, np.ndarray]:
+    """The weights `init_from` names for a JAX run: the experiment's shipped generator.
+    A TensorFlow checkpoint (EXP/model/) is what `musegan train` would start from, and JAX
+    cannot read it: refused rather than silently taking the older shipped file."""
+    if (source / "model" / "checkpoint").is_file():
+        raise UsageError(f"{source}: init_from names an experiment with a TensorFlow checkpoint ({source / 'model'}), "
+                         "which JAX cannot read; where TensorFlow is, run `musegan train EXP --steps 0` and "
+                         "`musegan export-state EXP STATE`, then --init STATE")
+    shipped = source / "pretrained" / "generator.npz"
+    if not shipped.is_file():
+        raise UsageError(f"{source}: init_from names an experiment without a shipped generator ({shipped})")
+    return load_generator(shipped)
+
+
 # ---------------------------------------------------------------------------- loop
+def _critic_warmup(trainer: "Trainer", state: dict, packed: Array, updates: int, stop: Stop, exp_dir: Path,
+                   log: Callable[[str], None], chunk: int = 50) -> Optional[dict]:
+    """`updates` D-only updates (musegan.train's critic warm-up: a trained G facing a fresh
+    critic would follow gradients that point nowhere), `chunk` per jitted call; the state,
+    or None when a signal stopped them (nothing is saved: the warm-up is redone)."""
+    log(f"critic warm-up: {updates} discriminator updates before the first generator update "
+        "(the warm start left D fresh)")
+    run = jax.jit(trainer.critic_updates, static_argnums=2, donate_argnums=0)
+    stop.message = Stop.WARMUP
+    t0, done, t_log = time.time(), 0, 0.0
+    while done < updates:
+        if stop.signal is not None:
+            return None
+        n = min(chunk, updates - done)
+        state, d_loss = run(state, packed, n)
+        done += n
+        d_loss = float(d_loss)
+        if not np.isfinite(d_loss):
+            raise TrainingError(f"{exp_dir}: loss became NaN/inf in the critic warm-up before update {done} (d {d_loss})")
+        now = time.time()
+        if now - t_log >= 30.0 or done == updates:
+            rate = done / max(now - t0, 1e-9)
+            log(f"critic warm-up {done}/{updates}  d_loss {d_loss:9.4f}  {rate:.1f} updates/s  "
+                f"ETA {duration((updates - done) / rate)}")
+            t_log = now
+    stop.message = Stop.SAVING
+    return state
+
+
 def _finite(state: dict) -> bool:
     """All weights finite (one device reduction)."""
     checks = [jnp.all(jnp.isfinite(x)) for part in ("g", "bn", "d", "ema") for x in state.get(part, {}).values()]
@@ -793,12 +900,18 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
           steps: Optional[int] = None, save_every_minutes: float = 10.0, data: Optional[Path] = None,
           with_adam: bool = False, select_every_minutes: float = 0.0, select_phrases: int = 256,
           select_min_following: float = 0.0, ema: Optional[float] = None,
+          stop_step: Optional[int] = None, average_from: Optional[int] = None, average_every: int = 200,
           log: Callable[[str], None] = print) -> dict:
     """Train EXP_DIR's model up to global step `steps` (default config) or `minutes`; save to `out`.
     With `select_every_minutes` > 0, also score the generator that often and at the end
     (Selector) and keep the best-scoring state in `out/best`. With `ema` > 0 the generator
     scored and written to `out/best` is the EMA of G's weights (Trainer); `out` keeps both.
-    `ema` None: the config's `ema_decay`."""
+    `ema` None: the config's `ema_decay`. A fresh run (no `init`) whose config names
+    `init_from` warm-starts from that experiment's shipped generator and, with D left fresh,
+    first gives D `critic_warmup_updates` updates, as `musegan train`. `stop_step` ends the
+    run at that global step without moving the end of the learning-rate decay (`steps`).
+    With `average_from`, the mean generator at every `average_every`th step from that step
+    on is written to `out/average/generator.npz` at the end (Averager)."""
     t_start = time.time()
     deadline = t_start + 60.0 * minutes if minutes is not None else float("inf")
     exp_dir, out = Path(exp_dir), Path(out)
@@ -820,6 +933,16 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         log(f"initialized from {init} at step {step0}" + "".join(f"; {n}" for n in notes))
     else:
         state = trainer.init_state(key)
+    warmup = 0
+    if init is None and config["init_from"]:
+        source = Path(config["init_from"])
+        state, copied, widened, fresh = trainer.warm_start(state, warm_start_weights(source))
+        log(f"warm start from {source / 'pretrained' / 'generator.npz'}: {copied} variables copied ({widened} "
+            f"with new input rows at zero), {len(fresh)} fresh" + (f", e.g. {fresh[0]}" if fresh else ""))
+        if any(n.startswith("Discriminator/") for n in fresh):
+            warmup = config["critic_warmup_updates"]
+    end = config["steps"] if stop_step is None else min(stop_step, config["steps"])
+    averager = Averager(trainer, average_from, average_every) if average_from is not None else None
     n = trainer.n_parameters()
     log(f"{exp_dir}: {params['multitrack']} model, condition track {params['condition_track']}, "
         f"G {n['generator']:,} / D {n['discriminator']:,} parameters, {len(train_data):,} training phrases, "
@@ -863,15 +986,22 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         log(f"compiled one iteration ({config['n_dis_updates_per_gen_update']} D + 1 G updates) "
             f"in {time.time() - t0:.1f} s")
         step = first_step = int(state["step"])
+        if warmup:
+            state = _critic_warmup(trainer, state, packed, warmup, stop, exp_dir, log)
+        if state is None:
+            log(f"stopped by {stop.signal} during the critic warm-up; nothing saved, the same command starts over")
+            return {"step": step, "iterations": 0, "seconds": 0.0, "stopped_by": stop.signal}
         losses = None
         if selector is not None:  # training may make it worse: the starting state is a candidate too
             select(state)
         pending = deque()
         t_loop = t_log = t_save = t_select = time.time()
         step_log = step
-        while step < config["steps"] and stop.signal is None and time.time() < deadline:
+        while step < end and stop.signal is None and time.time() < deadline:
             state, losses = step_fn(state, packed)
             step += 1
+            if averager is not None:
+                averager.observe(state, step)
             pending.append(losses[1])
             if len(pending) > 2:  # keep the device queue short so the clock checks mean something
                 pending.popleft().block_until_ready()
@@ -880,8 +1010,8 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
                 d_loss, g_loss = (float(x) for x in losses)
                 now = time.time()
                 rate = (step - step_log) / max(now - t_log, 1e-9)
-                eta = min((config["steps"] - step) / rate if rate > 0 else float("inf"), deadline - now)
-                log(f"step {step}/{config['steps']}  d_loss {d_loss:9.4f}  g_loss {g_loss:9.4f}  "
+                eta = min((end - step) / rate if rate > 0 else float("inf"), deadline - now)
+                log(f"step {step}/{end}  d_loss {d_loss:9.4f}  g_loss {g_loss:9.4f}  "
                     f"{rate:.2f} it/s  ETA {duration(eta)}")
                 if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
                     raise TrainingError(f"{exp_dir}: loss became NaN/inf at step {step} (d {d_loss}, g {g_loss}); "
@@ -896,6 +1026,9 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
         jax.block_until_ready(state)
         wall = time.time() - t_loop
         save(state, losses)
+        if averager is not None:
+            log(averager.write(out / "average" / "generator.npz")
+                or f"nothing averaged: no step from {average_from} every {average_every} was reached")
         if selector is not None and selector.last_step != step:
             select(state)
     done = step - first_step
@@ -932,6 +1065,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--select-min-following", type=float, default=0.0,
                    help="conditional models: rank first the states whose following gap is at least this "
                         "times the given phrases' own (e.g. 0.5; 0 = the goal alone)")
+    p.add_argument("--stop-step", type=int, default=None,
+                   help="stop at this global step; unlike --steps the learning-rate decay still ends at "
+                        "config 'steps' (a short run on the schedule of a long one)")
+    p.add_argument("--average-from", type=int, default=None,
+                   help="average the generator (its EMA where kept) at this global step and every "
+                        "--average-every steps after it; written at the end to OUT/average/generator.npz "
+                        "(a run resumed with --init starts a new average)")
+    p.add_argument("--average-every", type=int, default=200, help="steps between averaged generators")
     return p
 
 
@@ -942,7 +1083,8 @@ def main(argv=None) -> None:
                        save_every_minutes=args.save_every_minutes, data=args.data, with_adam=args.with_adam,
                        select_every_minutes=args.select_every_minutes, select_phrases=args.select_phrases,
                        select_min_following=args.select_min_following, ema=args.ema,
-                       log=lambda line: print(line, flush=True))
+                       stop_step=args.stop_step, average_from=args.average_from,
+                       average_every=args.average_every, log=lambda line: print(line, flush=True))
     except MuseganError as e:
         print(f"musegan train_jax: error: {e}", file=sys.stderr, flush=True)
         sys.exit(e.exit_code)

@@ -19,6 +19,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import yaml  # noqa: E402
 
 from musegan import checkpoint, state as state_io, train_jax as tj
 from musegan import config as cfg
@@ -414,6 +415,115 @@ def test_ema_of_the_generator_updates_saves_resumes_and_is_what_best_holds(tmp_p
     assert state_io.state_step(best) == 2 and not any(n.startswith("ema/") for n in best)
     assert all(np.array_equal(best[n], last["ema/" + n]) for n in trainer.g_names)
     assert not all(np.array_equal(best[n], last[n]) for n in trainer.g_names)  # not the live G
+
+
+def _ship(exp: Path, weights) -> Path:
+    """Write `weights` as exp's shipped generator (as `musegan export` would)."""
+    return state_io.save_generator(exp / "pretrained" / "generator.npz", jax.device_get(weights))
+
+
+def test_warm_start_from_a_shipped_generator_then_critic_warmup(tmp_path):
+    """init_from in a JAX run: the from-scratch model's shipped generator fills the conditional
+    model's G (the encoder's skip rows at zero), D stays fresh and trains alone first."""
+    params = cfg.load_params(overrides={**TINY_PARAMS, **THREE, "multitrack": "hybrid", "condition_track": "piano"})
+    source_params = cfg.load_params(overrides={**TINY_PARAMS, **THREE, "multitrack": "hybrid"})
+    config = cfg.load_config(overrides={**TINY_CONFIG, "batch_size": 4})
+    source = tmp_path / "scratch"
+    src = tj.Trainer(source_params, config)
+    _ship(source, src.generator_weights(src.init_state(jax.random.PRNGKey(3))))
+    shipped = tj.warm_start_weights(source)
+
+    trainer = tj.Trainer(params, config, ema=0.5)
+    fresh_state = trainer.init_state(jax.random.PRNGKey(0))
+    state, copied, widened, fresh = trainer.warm_start(fresh_state, shipped)
+    assert copied > 0 and widened > 0
+    assert all(n.startswith("Discriminator/") or "encoder" in n.lower() for n in fresh), fresh[:5]
+    assert any(n.startswith("Discriminator/") for n in fresh)
+    for n, v in {**state["g"], **state["bn"]}.items():
+        v = np.asarray(v)
+        if n in shipped and shipped[n].shape == v.shape:
+            np.testing.assert_array_equal(v, shipped[n].astype(np.float32))
+        elif n in shipped:  # widened: the source's rows, then zeros
+            rows = shipped[n].shape[0]
+            np.testing.assert_array_equal(v[:rows], shipped[n].astype(np.float32))
+            assert not v[rows:].any()
+    assert all(np.array_equal(state["ema"][n], state["g"][n]) for n in trainer.g_names)  # EMA restarts from G
+    assert all(np.array_equal(state["d"][n], fresh_state["d"][n]) for n in trainer.d_names)
+
+    packed = jnp.asarray(pack(_phrases(8)).packed)
+    g_before = {n: np.asarray(v) for n, v in state["g"].items()}
+    d_before = {n: np.asarray(v) for n, v in state["d"].items()}
+    logs = []
+    warmed = tj._critic_warmup(trainer, state, packed, 7, tj.Stop(), tmp_path, logs.append, chunk=5)
+    assert int(warmed["step"]) == 0 and "critic warm-up 7/7" in logs[-1]
+    assert all(np.array_equal(np.asarray(warmed["g"][n]), g_before[n]) for n in trainer.g_names)
+    assert sum(not np.array_equal(np.asarray(warmed["d"][n]), d_before[n]) for n in trainer.d_names) > 0.9 * len(trainer.d_names)
+    stopped = tj.Stop()
+    stopped.signal = "SIGINT"
+    assert tj._critic_warmup(trainer, warmed, packed, 7, stopped, tmp_path, logs.append) is None
+
+    (source / "model").mkdir()
+    (source / "model" / "checkpoint").write_text("model_checkpoint_path: 'model.ckpt-5'\n")
+    with pytest.raises(UsageError, match="TensorFlow checkpoint"):
+        tj.warm_start_weights(source)
+    with pytest.raises(UsageError, match="without a shipped generator"):
+        tj.warm_start_weights(tmp_path / "nowhere")
+
+
+def test_averager_means_the_generator_at_the_chosen_steps(tmp_path):
+    params = cfg.load_params(overrides={**TINY_PARAMS, **TWO, "multitrack": "hybrid"})
+    config = cfg.load_config(overrides={**TINY_CONFIG, "batch_size": 4})
+    trainer = tj.Trainer(params, config, ema=0.5)
+    averager = tj.Averager(trainer, start=4, every=3)
+    states = [trainer.init_state(jax.random.PRNGKey(i)) for i in range(4)]
+    taken = [averager.observe(st, step) for st, step in zip(states, (3, 4, 7, 8))]
+    assert taken == [False, True, True, False]
+    out = tmp_path / "avg" / "generator.npz"
+    assert "2 steps (4-7, every 3)" in averager.write(out)
+    with np.load(out) as f:
+        assert set(f.files) == set(trainer.g_names) | set(trainer.bn_names)
+        name = trainer.g_names[0]  # the EMA's mean (here the EMA is still G), float16 as shipped
+        want = (np.asarray(states[1]["ema"][name], np.float64) + np.asarray(states[2]["ema"][name])) / 2
+        assert f[name].dtype == np.float16
+        np.testing.assert_allclose(f[name], want, atol=2e-3)
+    assert tj.Averager(trainer, 100, 10).write(tmp_path / "none.npz") is None
+    with pytest.raises(UsageError, match="--average-every 0"):
+        tj.Averager(trainer, 0, 0)
+
+
+@pytest.mark.slow
+def test_warm_started_run_stops_at_step_and_ships_an_average_tf_can_play(tmp_path, capsys):
+    """A whole JAX run as the GPU recipe runs it (init_from, critic warm-up, --stop-step before
+    config 'steps', --average-from): its average is a generator.npz the TF side generates from."""
+    from musegan.inference import Generator
+
+    exp = _piano_experiment(tmp_path)
+    source = make_experiment(tmp_path, "scratch", params={**THREE, "multitrack": "hybrid"})
+    source_config, source_params = cfg.load_experiment(source)
+    src = tj.Trainer(source_params, source_config)
+    _ship(source, src.generator_weights(src.init_state(jax.random.PRNGKey(3))))
+    config_path = exp / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config_path.write_text(yaml.safe_dump({**config, "init_from": str(source), "critic_warmup_updates": 3, "steps": 10}))
+    out = tmp_path / "run"
+    tj.main([str(exp), "--out", str(out), "--stop-step", "3", "--average-from", "1", "--average-every", "2",
+             "--save-every-minutes", "0", "--ema", "0.5"])
+    log = capsys.readouterr().out
+    assert "warm start from" in log and "critic warm-up 3/3" in log
+    assert "averaged the generator at 2 steps (1-3, every 2)" in log
+    assert state_io.state_step(state_io.load_state(out)) == 3  # stopped at 3 of 10
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("params.yaml", "config.yaml"):
+        (shipped / name).write_text((exp / name).read_text())
+    (shipped / "pretrained").mkdir()
+    (shipped / "pretrained" / "generator.npz").write_bytes((out / "average" / "generator.npz").read_bytes())
+    gen = Generator(shipped, batch_size=2)
+    rng = np.random.default_rng(0)
+    condition = _phrases(2)[..., 1]
+    x = gen(rng.standard_normal((2, gen.latent_size)).astype(np.float32), condition)
+    gen.close()
+    assert x.shape == (2, 4, 24, 24, 3) and np.isfinite(x).all()
 
 
 # ------------------------------------------------------------------------ end to end
