@@ -8,13 +8,13 @@ generator.npz`, the generator's variables only, mostly float16.
 """
 import glob
 from pathlib import Path
-from typing import Callable, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from musegan.errors import CheckpointError
-from musegan.state import EMA, load_generator, save_generator, warm_start_values
+from musegan.state import EMA, load_generator, warm_start_values
 
 v1 = tf.compat.v1
 PRETRAINED = Path("pretrained") / "generator.npz"
@@ -162,17 +162,32 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
     exp_dir = Path(exp_dir)
     path = latest(exp_dir / "model")
     if path is not None:
-        try:
-            reader = tf.train.load_checkpoint(path)
-            shapes = reader.get_variable_to_shape_map()
-        except (tf.errors.OpError, ValueError) as e:
-            raise CheckpointError(f"{path}: cannot read checkpoint ({_message(e) if isinstance(e, tf.errors.OpError) else e})") from None
-        return _CheckpointWeights(reader, shapes, path), path
+        return _read(path), path
     shipped = exp_dir / PRETRAINED
     if shipped.is_file():
         return load_generator(shipped), str(shipped)
     raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
                           f"nor {shipped}); train one with `musegan train {exp_dir}`")
+
+
+def _read(path: str) -> "_CheckpointWeights":
+    """The variables of the checkpoint `path`, read as asked for (G's EMA where kept)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        shapes = reader.get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_message(e) if isinstance(e, tf.errors.OpError) else e})") from None
+    return _CheckpointWeights(reader, shapes, path)
+
+
+def averaged_generator(exp_dir: Path, steps: Sequence[int], names: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The mean of the generator variables `names` (G's EMA where kept) over the experiment's
+    checkpoints at `steps`: checkpoint averaging, as `musegan average-states` of the states
+    `export-state --step` writes (the same float64 mean), in one pass over the checkpoints."""
+    model_dir = Path(exp_dir) / "model"
+    readers = [_read(at_step(model_dir, step)) for step in steps]  # every step checked before any is read
+    return {n: np.mean(np.stack([np.asarray(r[n]) for r in readers]).astype(np.float64), axis=0).astype(np.float32)
+            for n in names}
 
 
 def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> List[str]:
@@ -236,11 +251,13 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
     return custom_getter
 
 
-def export_generator(exp_dir: Path, names, out: Path) -> Path:
-    """Write the generator variables `names` of the experiment's weights to `out`:
-    what a user needs to generate, at about half the size (`state.compact`)."""
+def generator_to_ship(exp_dir: Path, names, steps: Optional[Sequence[int]] = None) -> Dict[str, np.ndarray]:
+    """The generator variables `names` of the experiment's latest checkpoint, or their mean over
+    its checkpoints at `steps` (`averaged_generator`): what `musegan export` writes."""
+    if steps:
+        return averaged_generator(exp_dir, steps, names)
     weights, _ = generator_weights(exp_dir)
-    return save_generator(out, {name: weights[name] for name in names})
+    return {name: np.asarray(weights[name]) for name in names}
 
 
 # ------------------------------------------------------------------ states (musegan.state)

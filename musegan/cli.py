@@ -94,9 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_generation_args(p)
     p.set_defaults(run=lambda a: _call("musegan.inference", "interpolate_main", a))
 
-    p = command("export", "Write the generator of an experiment's latest checkpoint to EXP_DIR/pretrained/generator.npz.",
-                "musegan export exp/accompaniment/piano")
+    p = command("export", "Write the generator of an experiment's latest checkpoint (or the mean of several: "
+                "checkpoint averaging) to EXP_DIR/pretrained/generator.npz, the weights a user needs to generate.",
+                "musegan export exp/accompaniment/piano\n"
+                "  musegan export data/my_run --steps 2000:3600:200 --to exp/my_model   # then evaluate exp/my_model")
     p.add_argument("exp_dir", type=Path)
+    p.add_argument("--steps", default=None, metavar="FIRST:LAST:EVERY",
+                   help="the mean of the generators (their EMA where kept) at these checkpoint steps, e.g. "
+                        "2000:3600:200 or 2000,2400,3000 (default: the latest checkpoint alone)")
+    p.add_argument("--to", type=Path, default=None, metavar="DIR",
+                   help="write DIR/pretrained/generator.npz and EXP_DIR's yaml files into DIR: a folder that "
+                        "generates, accompanies and evaluates with these weights (EXP_DIR itself uses its "
+                        "checkpoints first)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.inference", "export_main", a))
 

@@ -9,7 +9,7 @@ Output tree (as the original): `EXP_DIR/results/{inference,interpolation}/`
 """
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +18,7 @@ from musegan import checkpoint, image, io, midi
 from musegan.config import condition_index, load_experiment
 from musegan.errors import DataError, UsageError
 from musegan.model import MuseGAN
+from musegan.state import save_generator
 
 v1 = tf.compat.v1
 BINARIZATIONS = {"hard_thresholding": "hard", "bernoulli_sampling": "bernoulli"}
@@ -222,12 +223,59 @@ def interpolate_main(args) -> Path:
 
 
 def export_main(args) -> Path:
-    """`musegan export EXP_DIR`: the generator of the latest checkpoint -> pretrained/generator.npz."""
+    """`musegan export EXP_DIR [--steps A:B:K] [--to DIR]`: the generator of the latest checkpoint
+    (or the mean over the checkpoints at `--steps`) -> pretrained/generator.npz of EXP_DIR, or of
+    DIR with EXP_DIR's yaml files beside it (a folder that generates with these weights)."""
     exp_dir = Path(args.exp_dir)
-    out = exp_dir / checkpoint.PRETRAINED
+    steps = parse_steps(args.steps) if args.steps else None
+    target = Path(args.to) if args.to else exp_dir
+    out = target / checkpoint.PRETRAINED
     io.check_writable(out, args.overwrite)
+    if target != exp_dir:
+        copies = _experiment_files(exp_dir, target)
     gen = Generator(exp_dir)
     gen.close()
-    checkpoint.export_generator(exp_dir, gen.weight_names, out)
-    print(f"{out}: generator weights from {gen.source} ({out.stat().st_size / 1e6:.1f} MB)")
+    weights = checkpoint.generator_to_ship(exp_dir, gen.weight_names, steps)
+    if target != exp_dir:
+        for path, text in copies.items():
+            io.save_text(path, text)
+    save_generator(out, weights)
+    source = (f"the mean of {len(steps)} checkpoints of {exp_dir / 'model'} (steps {steps[0]}-{steps[-1]})"
+              if steps else gen.source)
+    print(f"{out}: generator weights from {source} ({out.stat().st_size / 1e6:.1f} MB)")
     return out
+
+
+def parse_steps(spec: str) -> List[int]:
+    """`A:B:K` (A, A + K, ... up to B inclusive) or `A,B,C` -> sorted steps; UsageError otherwise."""
+    try:
+        if ":" in spec:
+            start, stop, every = (int(v) for v in spec.split(":"))
+            if every < 1 or stop < start:
+                raise ValueError
+            steps = list(range(start, stop + 1, every))
+        else:
+            steps = sorted({int(v) for v in spec.split(",")})
+    except ValueError:
+        raise UsageError(f"--steps {spec}: expected FIRST:LAST:EVERY (e.g. 2000:3600:200) or a comma list of steps") from None
+    if not steps or steps[0] < 0:
+        raise UsageError(f"--steps {spec}: expected steps of 0 or more")
+    return steps
+
+
+def _experiment_files(exp_dir: Path, target: Path) -> Dict[Path, str]:
+    """{path in target: text} of exp_dir's params.yaml and config.yaml to write beside exported
+    weights; a target whose params.yaml differs is refused (the weights are exp_dir's model)."""
+    copies = {}
+    for name in ("params.yaml", "config.yaml"):
+        src, dst = exp_dir / name, target / name
+        if not src.is_file():
+            continue
+        text = src.read_text()
+        if dst.is_file():
+            if name == "params.yaml" and dst.read_text() != text:
+                raise UsageError(f"{dst}: differs from {src}; the weights are {exp_dir}'s model "
+                                 "(export to a new folder)")
+            continue
+        copies[dst] = text
+    return copies

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from musegan.train import train
 from musegan.errors import ConfigError
-from tiny_exp import make_experiment
+from tiny_exp import TINY_PARAMS, make_experiment
 
 
 def _reader(exp):
@@ -136,7 +136,7 @@ def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, t
 
     shipped = tmp_path / "shipped"
     shutil.copytree(trained_source, shipped)
-    export_main(argparse.Namespace(exp_dir=str(shipped), overwrite=False))
+    export_main(argparse.Namespace(exp_dir=str(shipped), overwrite=False, steps=None, to=None))
     shutil.rmtree(shipped / "model")
     weights, logs = {}, {}
     for updates in (0, 3):
@@ -161,13 +161,15 @@ def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, t
     assert d and all(not np.allclose(weights[0][n], weights[3][n]) for n in d)
 
 
-def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path):
+def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, capsys):
     """ema_decay: after each G update ema += (1 - decay) (g - ema), kept across a resume as
     ema/<name> (train_jax's state names); generation uses the EMA; export-state carries it,
     import-state brings it back (into an experiment without EMA: as the generator)."""
     from musegan.checkpoint import export_state, generator_weights, import_state
+    from musegan.cli import main as cli
     from musegan.errors import CheckpointError
-    from musegan.state import load_state
+    from musegan.inference import generate_phrases
+    from musegan.state import compact, load_state
 
     exp = make_experiment(tmp_path, config={"ema_decay": 0.75, "save_checkpoint_steps": 1})
     logs = []
@@ -200,6 +202,25 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path):
     with pytest.raises(CheckpointError, match=r"no checkpoint at step 7; steps there: 1, 2$"):
         export_state(exp, tmp_path / "state7", step=7, log=lambda *_: None)
     assert not (tmp_path / "state7").exists()
+
+    # checkpoint averaging in one command: the mean of the EMA at steps 1 and 2 (and of the
+    # moving averages), shipped into a new folder that generates with it
+    cli(["export", str(exp), "--steps", "1:2:1", "--to", str(tmp_path / "avg")])
+    assert "the mean of 2 checkpoints" in capsys.readouterr().out
+    with np.load(tmp_path / "avg" / "pretrained" / "generator.npz") as f:
+        for n in g:
+            mean = ((one.get_tensor("ema/" + n).astype(np.float64) + two.get_tensor("ema/" + n)) / 2).astype(np.float32)
+            np.testing.assert_array_equal(f[n], compact(n, mean), err_msg=n)
+        moving = [n for n in f.files if n.endswith("moving_mean")]
+        assert moving and set(f.files) == set(g) | set(moving) | {n.replace("moving_mean", "moving_variance") for n in moving}
+        for n in moving:
+            np.testing.assert_allclose(f[n], (one.get_tensor(n) + two.get_tensor(n)) / 2, rtol=1e-6, err_msg=n)
+    assert (tmp_path / "avg" / "params.yaml").read_text() == (exp / "params.yaml").read_text()
+    assert generate_phrases(tmp_path / "avg", 2).shape == (2, *TINY_PARAMS["data_shape"])
+    with pytest.raises(SystemExit):  # a step that is not there: one line, nothing written
+        cli(["export", str(exp), "--steps", "1:7:3", "--to", str(tmp_path / "bad")])
+    assert "no checkpoint at step 4; steps there: 1, 2" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
     export_state(exp, tmp_path / "state", log=lambda *_: None)
     plain = make_experiment(tmp_path, "plain")
