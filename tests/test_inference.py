@@ -106,3 +106,14 @@ def test_inference_and_interpolation_trees_round_trip_through_pypianoroll(exp, t
     assert grid.shape == (6, 4, 24, 24, 5)
     proc = subprocess.run([sys.executable, "-m", "musegan", "interpolate", str(exp)], capture_output=True, text=True)
     assert proc.returncode == 2 and "--overwrite" in proc.stderr
+
+
+def test_export_steps_spec():
+    from musegan.errors import UsageError
+    from musegan.inference import parse_steps
+
+    assert parse_steps("2000:3600:400") == [2000, 2400, 2800, 3200, 3600]
+    assert parse_steps("3000,2000,3000") == [2000, 3000]
+    for bad in ("a:b", "1:2", "5:1:1", "1:2:0", "-5", "", "1,,2"):
+        with pytest.raises(UsageError, match="--steps"):
+            parse_steps(bad)
