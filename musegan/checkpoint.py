@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from musegan.errors import CheckpointError
-from musegan.state import EMA, load_generator, warm_start_values
+from musegan.state import EMA, load_generator, mean_of, warm_start_values
 
 v1 = tf.compat.v1
 PRETRAINED = Path("pretrained") / "generator.npz"
@@ -183,11 +183,10 @@ def _read(path: str) -> "_CheckpointWeights":
 def averaged_generator(exp_dir: Path, steps: Sequence[int], names: Sequence[str]) -> Dict[str, np.ndarray]:
     """The mean of the generator variables `names` (G's EMA where kept) over the experiment's
     checkpoints at `steps`: checkpoint averaging, as `musegan average-states` of the states
-    `export-state --step` writes (the same float64 mean), in one pass over the checkpoints."""
+    `export-state --step` writes (`state.mean_of`), in one pass over the checkpoints."""
     model_dir = Path(exp_dir) / "model"
     readers = [_read(at_step(model_dir, step)) for step in steps]  # every step checked before any is read
-    return {n: np.mean(np.stack([np.asarray(r[n]) for r in readers]).astype(np.float64), axis=0).astype(np.float32)
-            for n in names}
+    return {n: mean_of([r[n] for r in readers]) for n in names}
 
 
 def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> List[str]:

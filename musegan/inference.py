@@ -231,14 +231,12 @@ def export_main(args) -> Path:
     target = Path(args.to) if args.to else exp_dir
     out = target / checkpoint.PRETRAINED
     io.check_writable(out, args.overwrite)
-    if target != exp_dir:
-        copies = _experiment_files(exp_dir, target)
+    copies = {} if target == exp_dir else _experiment_files(exp_dir, target)
     gen = Generator(exp_dir)
     gen.close()
-    weights = checkpoint.generator_to_ship(exp_dir, gen.weight_names, steps)
-    if target != exp_dir:
-        for path, text in copies.items():
-            io.save_text(path, text)
+    weights = checkpoint.generator_to_ship(exp_dir, gen.weight_names, steps)  # all checks pass before any write
+    for path, text in copies.items():
+        io.save_text(path, text)
     save_generator(out, weights)
     source = (f"the mean of {len(steps)} checkpoints of {exp_dir / 'model'} (steps {steps[0]}-{steps[-1]})"
               if steps else gen.source)

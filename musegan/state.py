@@ -158,6 +158,12 @@ def state_step(arrays: Mapping[str, np.ndarray]) -> int:
     return int(np.asarray(arrays[STEP]))
 
 
+def mean_of(values: Sequence[np.ndarray]) -> np.ndarray:
+    """The float32 mean of arrays of one shape, summed in float64 (checkpoint averaging:
+    `average_states` and `checkpoint.averaged_generator` give the same bits)."""
+    return np.mean(np.stack([np.asarray(v) for v in values]).astype(np.float64), axis=0).astype(np.float32)
+
+
 def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence[str]) -> Dict[str, np.ndarray]:
     """The mean of the weights and moving averages of `states` (of one model: same names and
     shapes), at the latest of their steps. Checkpoint averaging smooths the generator as an
@@ -177,8 +183,7 @@ def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence
     out = {}
     for n in names:
         values = [np.asarray(s[n]) for s in states]
-        floating = values[0].dtype.kind == "f"
-        out[n] = (np.mean(np.stack(values).astype(np.float64), axis=0).astype(np.float32) if floating else values[0])
+        out[n] = mean_of(values) if values[0].dtype.kind == "f" else values[0]
     out[STEP] = np.int64(max(state_step(s) for s in states))
     return out
 
