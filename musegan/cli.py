@@ -141,6 +141,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.accompany", "main", a))
 
+    p = command("describe", "Describe accompaniments in numbers: notes per bar, lengths, rests, pitch classes, "
+                "and how the generated tracks sit with the given part (and the original song).",
+                "musegan describe band.mid --exp exp/accompaniment/piano --reference my_song.mid\n"
+                "  musegan describe out/*.mid --exp exp/accompaniment/piano --reference-dir ../shared/data/rwc")
+    p.add_argument("files", type=Path, nargs="+", help="files written by `musegan accompany --exp EXP`")
+    p.add_argument("--exp", type=Path, required=True, help="the experiment that wrote them")
+    p.add_argument("--reference", type=Path, default=None, help="the original song (one file)")
+    p.add_argument("--reference-dir", type=Path, default=None,
+                   help="folder searched for each file's original song by file name")
+    p.set_defaults(run=lambda a: _call("musegan.describe", "main", a))
+
     p = command("render", "Render a MIDI file to audio (FluidSynth if installed, else sine synthesis).",
                 "musegan render out.mid out.wav")
     p.add_argument("input", type=Path)

@@ -1041,6 +1041,30 @@ def _(d, root):
     with_model(d, root)
 
 
+
+# ----- accompaniments through `musegan describe` (no TensorFlow, nothing written)
+
+DESCRIBE = "describe {d}/band.mid --exp {d}/exp"
+
+
+@case("describe_not_midi", DESCRIBE, 1, ["{d}/band.mid", "not a"])
+def _(d, root):
+    write(d / "band.mid", b"This is a text file that was renamed band.mid\n" * 20)
+    experiment(d, params=CONDITIONAL)
+
+
+@case("describe_not_a_band", DESCRIBE, 1, ["{d}/band.mid", "not a file of `musegan accompany`"],
+      why="a song of three tracks, not a band written by accompany (it has five and a conductor)")
+def _(d, root):
+    song(d / "band.mid", band(8, "dpb"))
+    experiment(d, params=CONDITIONAL)
+
+
+@case("describe_model_not_conditional", DESCRIBE, 2, ["not a track-conditional model"])
+def _(d, root):
+    song(d / "band.mid", band(8, "dpb"))
+    experiment(d)
+
 # --------------------------------------------------------------------------- building and running
 
 

@@ -1,0 +1,220 @@
+"""`musegan describe`: read accompaniments as a musician would, in numbers.
+
+    musegan describe BAND.mid [BAND.mid ...] --exp exp/accompaniment/piano
+                     [--reference SONG.mid | --reference-dir DIR]
+
+For each generated track of files written by `musegan accompany --exp EXP`, pooled over
+the files: notes per bar, their median length in 16ths, bars without a note, pitch
+classes per bar, and how the track sits with the part it was given — notes whose pitch
+class the given part sounds in that bar ("in the given harmony"; not for a drum part),
+notes that start with a note of the given part (within a 32nd) — and, given the
+original song (`--reference`), notes whose pitch class any pitched track of the song
+sounds in that bar ("in the song's harmony": the parts the model never saw).
+
+Bars are the file's own (its meters and tempo map, as `accompany` kept them); lengths
+are in ticks, so tempo changes do not bend them.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+import pretty_midi
+
+from musegan import midi
+from musegan.config import condition_index, load_experiment
+from musegan.errors import DataError, UsageError
+
+Note = pretty_midi.Note
+
+
+@dataclass
+class Band:
+    """One accompaniment: the generated tracks by name, the given part's notes, the bars."""
+
+    path: Path
+    pm: pretty_midi.PrettyMIDI
+    generated: Dict[str, pretty_midi.Instrument]
+    given: List[Note]
+    given_is_drums: bool
+    bar_ticks: np.ndarray  # (n_bars + 1,) tick of each downbeat, then the end
+
+
+@dataclass
+class Tally:
+    """Running counts of one generated track over several files."""
+
+    bars: int = 0
+    silent_bars: int = 0
+    lengths: List[float] = field(default_factory=list)  # in 16ths
+    pitch_classes: List[int] = field(default_factory=list)  # per non-empty bar
+    in_given: List[bool] = field(default_factory=list)
+    with_given: List[bool] = field(default_factory=list)
+    in_song: List[bool] = field(default_factory=list)
+
+
+def read_band(path: Path, params: dict) -> Band:
+    """The tracks of `path`, a file of `musegan accompany` with the conditional model of `params`.
+
+    The file holds, after its conductor track, the params' tracks in order with the
+    user's part (one or more track chunks) in the condition's place."""
+    pm, numbers = midi.load_midi(path)
+    names = params["track_names"]
+    c = condition_index(params)
+    n_chunks = len(midi.read_mido(path).tracks)
+    n_given = n_chunks - len(names)  # conductor + the generated tracks take the rest
+    if n_given < 1:
+        raise DataError(f"{path}: not a file of `musegan accompany` with this model "
+                        f"({n_chunks} tracks; it writes a conductor track, your part and {len(names) - 1} more)")
+    chunk_of = {t: 1 + t + (n_given - 1 if t > c else 0) for t in range(len(names)) if t != c}
+    generated, given = {}, []
+    for instrument, number in zip(pm.instruments, numbers):
+        track = next((t for t, n in chunk_of.items() if n == number), None)
+        if track is None:
+            given.extend(instrument.notes)
+            continue
+        if instrument.name != names[track]:
+            raise DataError(f"{path}: track {number} is {instrument.name!r} where `musegan accompany` "
+                            f"writes {names[track]!r}: not a file of this model")
+        generated[names[track]] = instrument
+    for t, number in chunk_of.items():  # a silent generated track has no instrument
+        generated.setdefault(names[t], pretty_midi.Instrument(params["programs"][t], params["is_drums"][t], names[t]))
+    if not given:
+        raise DataError(f"{path}: the given part ({n_given} track(s) from track {1 + c}) has no notes")
+    end = pm.time_to_tick(pm.get_end_time())
+    bar_ticks = np.array([pm.time_to_tick(t) for t in pm.get_downbeats()] + [end + 1])
+    return Band(path, pm, generated, given, bool(params["is_drums"][c]), bar_ticks)
+
+
+def pitch_classes_by_bar(notes: Sequence[Note], pm: pretty_midi.PrettyMIDI,
+                         bar_ticks: np.ndarray) -> List[Set[int]]:
+    """The pitch classes sounding in each bar (a note counts in every bar it overlaps)."""
+    out: List[Set[int]] = [set() for _ in range(len(bar_ticks) - 1)]
+    for note in notes:
+        start, end = pm.time_to_tick(note.start), pm.time_to_tick(note.end)
+        first = max(int(np.searchsorted(bar_ticks, start, side="right")) - 1, 0)
+        last = max(int(np.searchsorted(bar_ticks, max(end - 1, start), side="right")) - 1, 0)
+        for b in range(first, min(last, len(out) - 1) + 1):
+            out[b].add(note.pitch % 12)
+    return out
+
+
+def tally(band: Band, name: str, reference: Optional[List[Set[int]]], into: Tally) -> None:
+    """Add the generated track `name` of `band` to `into`."""
+    pm, bar_ticks = band.pm, band.bar_ticks
+    instrument = band.generated[name]
+    sixteenth = pm.resolution / 4
+    given_pcs = None if band.given_is_drums else pitch_classes_by_bar(band.given, pm, bar_ticks)
+    given_starts = np.sort([pm.time_to_tick(n.start) for n in band.given])
+    tolerance = pm.resolution / 8  # a 32nd
+    by_bar: List[Set[int]] = [set() for _ in range(len(bar_ticks) - 1)]
+    for note in instrument.notes:
+        start, end = pm.time_to_tick(note.start), pm.time_to_tick(note.end)
+        b = min(max(int(np.searchsorted(bar_ticks, start, side="right")) - 1, 0), len(by_bar) - 1)
+        by_bar[b].add(note.pitch % 12)
+        into.lengths.append((end - start) / sixteenth)
+        i = int(np.searchsorted(given_starts, start))
+        near = [abs(given_starts[j] - start) for j in (i - 1, i) if 0 <= j < len(given_starts)]
+        into.with_given.append(bool(near) and min(near) <= tolerance)
+        if given_pcs is not None:
+            into.in_given.append(note.pitch % 12 in given_pcs[b])
+        if reference is not None:
+            into.in_song.append(note.pitch % 12 in reference[b])
+    into.bars += len(by_bar)
+    into.silent_bars += sum(not s for s in by_bar)
+    into.pitch_classes.extend(len(s) for s in by_bar if s)
+
+
+def _percent(flags: List[bool]) -> Optional[float]:
+    return 100.0 * float(np.mean(flags)) if flags else None
+
+
+def summary(t: Tally, drums: bool) -> Dict[str, Optional[float]]:
+    """The figures of one track: notes/bar, median length (16ths), % silent bars,
+    pitch classes per sounding bar, % in the given harmony, % with the given part's
+    onsets, % in the song's harmony (None where not measured)."""
+    n = len(t.lengths)
+    return {
+        "notes_per_bar": n / t.bars if t.bars else 0.0,
+        "median_16ths": float(np.median(t.lengths)) if n else None,
+        "silent_bars": 100.0 * t.silent_bars / t.bars if t.bars else None,
+        "pitch_classes": None if drums or not t.pitch_classes else float(np.mean(t.pitch_classes)),
+        "in_given_harmony": None if drums else _percent(t.in_given),
+        "with_given_onsets": _percent(t.with_given),
+        "in_song_harmony": None if drums else _percent(t.in_song),
+    }
+
+
+COLUMNS = [("notes_per_bar", "notes/bar", "{:.1f}"), ("median_16ths", "median length (16ths)", "{:.2f}"),
+           ("silent_bars", "silent bars %", "{:.0f}"), ("pitch_classes", "pitch classes/bar", "{:.1f}"),
+           ("in_given_harmony", "in the given harmony %", "{:.0f}"),
+           ("with_given_onsets", "starts with the given part %", "{:.0f}"),
+           ("in_song_harmony", "in the song's harmony %", "{:.0f}")]
+
+
+def table(rows: Dict[str, Dict[str, Optional[float]]]) -> str:
+    """A markdown table of `summary` rows by track."""
+    cols = [c for c in COLUMNS if any(r[c[0]] is not None for r in rows.values())]
+    lines = ["| track | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, r in rows.items():
+        cells = ["–" if r[k] is None else fmt.format(r[k]) for k, _, fmt in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def find_reference(band: Path, reference: Optional[Path], reference_dir: Optional[Path]) -> Optional[Path]:
+    """The original song of `band`: `reference`, or the file of the same name under `reference_dir`."""
+    if reference is not None:
+        return reference
+    if reference_dir is None:
+        return None
+    hits = sorted(p for p in reference_dir.rglob("*") if p.stem == band.stem and p.suffix.lower() in (".mid", ".midi")
+                  and p.resolve() != band.resolve())
+    if not hits:
+        raise DataError(f"{band}: no {band.stem}.mid under --reference-dir {reference_dir}")
+    return hits[0]
+
+
+def describe(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = None,
+             reference_dir: Optional[Path] = None) -> Tuple[Dict[str, Dict[str, Optional[float]]], dict]:
+    """Pooled `summary` per generated track of the files `paths`, and about the files:
+    bars, and the given part's pitch classes per sounding bar (None for drums): a note
+    of random pitch lands in the given harmony that many times in 12."""
+    if reference is not None and len(paths) > 1:
+        raise UsageError("--reference names one song: give one file, or --reference-dir for several")
+    _, params = load_experiment(exp_dir)
+    if condition_index(params) is None:
+        raise UsageError(f"--exp {exp_dir}: not a track-conditional model (its params.yaml sets no condition_track)")
+    names, drums = params["track_names"], dict(zip(params["track_names"], params["is_drums"]))
+    tallies: Dict[str, Tally] = {}
+    bars, given_pcs = 0, []
+    for path in paths:
+        band = read_band(Path(path), params)
+        ref_path = find_reference(Path(path), reference, reference_dir)
+        ref = None
+        if ref_path is not None:
+            pm_ref, _ = midi.load_midi(ref_path)
+            notes = [n for i in pm_ref.instruments if not i.is_drum for n in i.notes]
+            # The band keeps the song's timeline: its bars index the original's too.
+            ref = pitch_classes_by_bar(notes, band.pm, band.bar_ticks)
+        for name in names:
+            if name in band.generated:
+                tally(band, name, ref, tallies.setdefault(name, Tally()))
+        bars += len(band.bar_ticks) - 1
+        if not band.given_is_drums:
+            given_pcs.extend(len(s) for s in pitch_classes_by_bar(band.given, band.pm, band.bar_ticks) if s)
+    about = {"bars": bars, "given_pitch_classes": float(np.mean(given_pcs)) if given_pcs else None}
+    return {name: summary(t, drums[name]) for name, t in tallies.items()}, about
+
+
+def main(args) -> dict:
+    if args.reference is not None and args.reference_dir is not None:
+        raise UsageError("give --reference or --reference-dir, not both")
+    rows, about = describe(args.files, args.exp, args.reference, args.reference_dir)
+    print(f"{len(args.files)} file(s), {about['bars']} bars, the generated tracks of {args.exp}:\n")
+    print(table(rows))
+    if about["given_pitch_classes"] is not None:
+        k = about["given_pitch_classes"]
+        print(f"\nThe given part sounds {k:.1f} pitch classes in a bar where it plays: a note of random "
+              f"pitch is in the given harmony {100 * k / 12:.0f}% of the time.")
+    return {"rows": rows, **about}
