@@ -35,9 +35,9 @@ class Band:
     path: Path
     pm: pretty_midi.PrettyMIDI
     generated: Dict[str, pretty_midi.Instrument]
-    given: List[Note]
-    given_is_drums: bool
     bar_ticks: np.ndarray  # (n_bars + 1,) tick of each downbeat, then the end
+    given_starts: np.ndarray  # sorted ticks at which the given part starts a note
+    given_pcs: Optional[List[Set[int]]]  # its pitch classes per bar; None for a drum part
 
 
 @dataclass
@@ -77,13 +77,15 @@ def read_band(path: Path, params: dict) -> Band:
             raise DataError(f"{path}: track {number} is {instrument.name!r} where `musegan accompany` "
                             f"writes {names[track]!r}: not a file of this model")
         generated[names[track]] = instrument
-    for t, number in chunk_of.items():  # a silent generated track has no instrument
+    for t in chunk_of:  # a silent generated track has no instrument
         generated.setdefault(names[t], pretty_midi.Instrument(params["programs"][t], params["is_drums"][t], names[t]))
     if not given:
         raise DataError(f"{path}: the given part ({n_given} track(s) from track {1 + c}) has no notes")
     end = pm.time_to_tick(pm.get_end_time())
     bar_ticks = np.array([pm.time_to_tick(t) for t in pm.get_downbeats()] + [end + 1])
-    return Band(path, pm, generated, given, bool(params["is_drums"][c]), bar_ticks)
+    starts = np.sort([pm.time_to_tick(n.start) for n in given])
+    pcs = None if params["is_drums"][c] else pitch_classes_by_bar(given, pm, bar_ticks)
+    return Band(path, pm, generated, bar_ticks, starts, pcs)
 
 
 def pitch_classes_by_bar(notes: Sequence[Note], pm: pretty_midi.PrettyMIDI,
@@ -104,8 +106,7 @@ def tally(band: Band, name: str, reference: Optional[List[Set[int]]], into: Tall
     pm, bar_ticks = band.pm, band.bar_ticks
     instrument = band.generated[name]
     sixteenth = pm.resolution / 4
-    given_pcs = None if band.given_is_drums else pitch_classes_by_bar(band.given, pm, bar_ticks)
-    given_starts = np.sort([pm.time_to_tick(n.start) for n in band.given])
+    given_pcs, given_starts = band.given_pcs, band.given_starts
     tolerance = pm.resolution / 8  # a 32nd
     by_bar: List[Set[int]] = [set() for _ in range(len(bar_ticks) - 1)]
     for note in instrument.notes:
@@ -201,8 +202,8 @@ def describe(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = N
             if name in band.generated:
                 tally(band, name, ref, tallies.setdefault(name, Tally()))
         bars += len(band.bar_ticks) - 1
-        if not band.given_is_drums:
-            given_pcs.extend(len(s) for s in pitch_classes_by_bar(band.given, band.pm, band.bar_ticks) if s)
+        if band.given_pcs is not None:
+            given_pcs.extend(len(s) for s in band.given_pcs if s)
     about = {"bars": bars, "given_pitch_classes": float(np.mean(given_pcs)) if given_pcs else None}
     return {name: summary(t, drums[name]) for name, t in tallies.items()}, about
 
