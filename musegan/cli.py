@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.state", "average_main", a))
 
+    p = command("average-generators", "Average shipped generators (pretrained/generator.npz) of one model: a "
+                "weight soup of one lineage, such as a model and its fine-tune.",
+                "musegan average-generators soup.npz old/pretrained/generator.npz "
+                "exp/accompaniment/piano/pretrained/generator.npz")
+    p.add_argument("out", type=Path, help="output generator.npz")
+    p.add_argument("generators", type=Path, nargs="+", metavar="GENERATOR", help="generator.npz files (two or more)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=lambda a: _call("musegan.state", "average_generators_main", a))
+
     p = command("infer", "Generate samples from a trained experiment into EXP_DIR/results/inference.",
                 "musegan infer exp/default --runs 2 --rows 4 --columns 4")
     _add_generation_args(p)

@@ -164,6 +164,21 @@ def mean_of(values: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack([np.asarray(v) for v in values]).astype(np.float64), axis=0).astype(np.float32)
 
 
+def _same_model(arrays: Sequence[Mapping[str, np.ndarray]], sources: Sequence[str], keep, what: str) -> List[str]:
+    """The names (those `keep` accepts) all of `arrays` share with one shape each; else a
+    CheckpointError naming the odd source and variable."""
+    names = sorted(n for n in arrays[0] if keep(n))
+    for theirs, source in zip(arrays[1:], sources[1:]):
+        others = sorted(n for n in theirs if keep(n))
+        if others != names:
+            odd = sorted(set(others) ^ set(names))[0]
+            raise CheckpointError(f"{source}: not a {what} of the same model as {sources[0]} ('{odd}' is in one only)")
+        for n in names:
+            if theirs[n].shape != arrays[0][n].shape:
+                raise CheckpointError(f"{source}: '{n}' has shape {theirs[n].shape}, {arrays[0][n].shape} in {sources[0]}")
+    return names
+
+
 def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence[str]) -> Dict[str, np.ndarray]:
     """The mean of the weights and moving averages of `states` (of one model: same names and
     shapes), at the latest of their steps. Checkpoint averaging smooths the generator as an
@@ -171,15 +186,7 @@ def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence
     moments is no optimizer state), so training from the result restarts Adam."""
     if len(states) < 2:
         raise CheckpointError("averaging needs at least two states")
-    names = sorted(n for n in states[0] if not n.startswith(OPTIMIZER) and n != STEP)
-    for state, source in zip(states[1:], sources[1:]):
-        theirs = sorted(n for n in state if not n.startswith(OPTIMIZER) and n != STEP)
-        if theirs != names:
-            odd = sorted(set(theirs) ^ set(names))[0]
-            raise CheckpointError(f"{source}: not a state of the same model as {sources[0]} ('{odd}' is in one only)")
-        for n in names:
-            if state[n].shape != states[0][n].shape:
-                raise CheckpointError(f"{source}: '{n}' has shape {state[n].shape}, {states[0][n].shape} in {sources[0]}")
+    names = _same_model(states, sources, lambda n: not n.startswith(OPTIMIZER) and n != STEP, "state")
     out = {}
     for n in names:
         values = [np.asarray(s[n]) for s in states]
@@ -241,6 +248,21 @@ def load_generator(path: PathLike) -> Dict[str, np.ndarray]:
             return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # a damaged npz raises any
         raise CheckpointError(f"{path}: cannot read weights ({' '.join(str(e).split()) or type(e).__name__})") from None
+
+
+def average_generators_main(args) -> None:
+    """`musegan average-generators OUT.npz GENERATOR.npz GENERATOR.npz [...] [--overwrite]`: the
+    mean of shipped generators of one model (a weight soup of one lineage, e.g. a model and its
+    fine-tune), written as a shipped generator.npz."""
+    from musegan.io import check_writable
+
+    if len(args.generators) < 2:
+        raise UsageError(f"{args.generators[0]}: one generator given; averaging needs two or more")
+    check_writable(args.out, args.overwrite)
+    weights = [load_generator(p) for p in args.generators]
+    names = _same_model(weights, [str(p) for p in args.generators], lambda n: True, "generator")
+    save_generator(args.out, {n: mean_of([w[n] for w in weights]) for n in names})
+    print(f"{args.out}: mean of {len(weights)} generators ({len(names)} arrays)")
 
 
 # --------------------------------------------------------------------- warm start

@@ -368,6 +368,28 @@ def test_average_states_is_the_mean_at_the_latest_step_without_adam():
         state_io.average_states([a, {**b, "Generator/extra": np.zeros(1)}], ["a", "b"])
 
 
+def test_average_generators_writes_the_mean_as_a_shipped_generator(tmp_path, capsys):
+    a = state_io.save_generator(tmp_path / "a.npz", {"Generator/k": np.array([1.0, 2.0], np.float32),
+                                                     "Generator/bn/moving_variance": np.array([1e5], np.float32)})
+    b = state_io.save_generator(tmp_path / "b.npz", {"Generator/k": np.array([2.0, 5.0], np.float32),
+                                                     "Generator/bn/moving_variance": np.array([3e5], np.float32)})
+    args = lambda out, *gens, overwrite=False: types.SimpleNamespace(out=out, generators=list(gens), overwrite=overwrite)
+    state_io.average_generators_main(args(tmp_path / "soup.npz", a, b))
+    assert "mean of 2 generators (2 arrays)" in capsys.readouterr().out
+    got = state_io.load_generator(tmp_path / "soup.npz")
+    assert got["Generator/k"].dtype == np.float16 and got["Generator/k"].tolist() == [1.5, 3.5]
+    assert got["Generator/bn/moving_variance"].dtype == np.float32 and got["Generator/bn/moving_variance"][0] == 2e5
+    with pytest.raises(UsageError, match="already exists"):
+        state_io.average_generators_main(args(tmp_path / "soup.npz", a, b))
+    with pytest.raises(UsageError, match="one generator given"):
+        state_io.average_generators_main(args(tmp_path / "one.npz", a))
+    other = state_io.save_generator(tmp_path / "c.npz", {"Generator/k": np.zeros(3, np.float32),
+                                                         "Generator/bn/moving_variance": np.ones(1, np.float32)})
+    with pytest.raises(CheckpointError, match=r"c.npz: 'Generator/k' has shape \(3,\)"):
+        state_io.average_generators_main(args(tmp_path / "bad.npz", a, other))
+    assert not (tmp_path / "bad.npz").exists()
+
+
 def test_ema_of_the_generator_updates_saves_resumes_and_is_what_best_holds(tmp_path, capsys):
     """--ema: after each G update ema += (1 - decay) (g - ema); states carry it as ema/<name>
     and resume it; selection scores the EMA and OUT/best holds it as the generator."""
