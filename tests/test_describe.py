@@ -83,3 +83,11 @@ def test_cli_prints_the_table_and_one_line_errors(tmp_path):
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "missing.mid" in bad.stderr
     both = run(path, path, "--exp", PIANO, "--reference", path)
     assert both.returncode == 2 and "--reference names one song" in both.stderr
+
+
+def test_a_silent_generated_track_is_all_rests(tmp_path):
+    silent = write_midi(tmp_path / "band.mid", [DRUMS, {"name": "My piano", "notes": C + F}, GUITAR, BASS,
+                                                {"name": "Strings", "program": 48, "notes": []}])
+    rows, _ = describe([silent], PIANO)
+    assert rows["Strings"]["notes_per_bar"] == 0.0 and rows["Strings"]["silent_bars"] == 100.0
+    assert rows["Strings"]["in_given_harmony"] is None and rows["Guitar"]["in_given_harmony"] == 75.0
