@@ -163,14 +163,24 @@ def table(rows: Dict[str, Dict[str, Optional[float]]]) -> str:
     return "\n".join(lines)
 
 
-def find_reference(band: Path, reference: Optional[Path], reference_dir: Optional[Path]) -> Optional[Path]:
-    """The original song of `band`: `reference`, or the file of the same name under `reference_dir`."""
+def song_index(reference_dir: Path) -> Dict[str, List[Path]]:
+    """The MIDI files under `reference_dir` by file stem (read once for all the bands)."""
+    index: Dict[str, List[Path]] = {}
+    for path in sorted(reference_dir.rglob("*")):
+        if path.suffix.lower() in (".mid", ".midi"):
+            index.setdefault(path.stem, []).append(path)
+    return index
+
+
+def find_reference(band: Path, reference: Optional[Path], index: Optional[Dict[str, List[Path]]],
+                   reference_dir: Optional[Path]) -> Optional[Path]:
+    """The original song of `band`: `reference`, or the file of the same name in `index`
+    (`song_index(reference_dir)`), never the band itself."""
     if reference is not None:
         return reference
-    if reference_dir is None:
+    if index is None:
         return None
-    hits = sorted(p for p in reference_dir.rglob("*") if p.stem == band.stem and p.suffix.lower() in (".mid", ".midi")
-                  and p.resolve() != band.resolve())
+    hits = [p for p in index.get(band.stem, []) if p.resolve() != band.resolve()]
     if not hits:
         raise DataError(f"{band}: no {band.stem}.mid under --reference-dir {reference_dir}")
     return hits[0]
@@ -189,15 +199,18 @@ def describe(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = N
     names, drums = params["track_names"], dict(zip(params["track_names"], params["is_drums"]))
     tallies: Dict[str, Tally] = {}
     bars, given_pcs = 0, []
+    index = song_index(reference_dir) if reference_dir is not None else None
+    song_notes: Dict[Path, List[Note]] = {}
     for path in paths:
         band = read_band(Path(path), params)
-        ref_path = find_reference(Path(path), reference, reference_dir)
+        ref_path = find_reference(Path(path), reference, index, reference_dir)
         ref = None
         if ref_path is not None:
-            pm_ref, _ = midi.load_midi(ref_path)
-            notes = [n for i in pm_ref.instruments if not i.is_drum for n in i.notes]
+            if ref_path not in song_notes:  # one song, several bands (seeds): read it once
+                pm_ref, _ = midi.load_midi(ref_path)
+                song_notes[ref_path] = [n for i in pm_ref.instruments if not i.is_drum for n in i.notes]
             # The band keeps the song's timeline: its bars index the original's too.
-            ref = pitch_classes_by_bar(notes, band.pm, band.bar_ticks)
+            ref = pitch_classes_by_bar(song_notes[ref_path], band.pm, band.bar_ticks)
         for name in names:
             if name in band.generated:
                 tally(band, name, ref, tallies.setdefault(name, Tally()))
