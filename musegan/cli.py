@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None,
                    help="of the latent vectors (default: the config's seed; the held-out split and "
                         "the conditions stay)")
+    p.add_argument("--by-song", action="store_true",
+                   help="a conditional model: also the metrics per song of the given phrases, the song's "
+                        "own beside the model's (by_song.md, by_song.json)")
     p.add_argument("--gpu", default=None)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a), check_exp=True)

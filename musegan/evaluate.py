@@ -13,7 +13,9 @@ Two modes:
   model is conditioned on phrases of the held-out part (or on the phrases of
   the MIDI files in `--condition-dir`). `metrics.json` holds
   `{"training_data": metrics, "model": metrics, "abs_difference": ..., "info": ...}`;
-  default folder `EXP_DIR/results/evaluation`, which also gets `samples.png`.
+  default folder `EXP_DIR/results/evaluation`, which also gets `samples.png`;
+  `--by-song` adds `by_song.json` and `by_song.md`, a conditional model's metrics
+  per song of the given phrases beside the song's own.
 
 Both write `report.md`: the paper's Tables 1 and 2 laid out with our rows and
 the paper's, and the command that reproduces it at the top. Existing results
@@ -27,7 +29,7 @@ import numpy as np
 
 from musegan import config as cfg
 from musegan import io, metrics
-from musegan.data import load_splits
+from musegan.data import PackedPhrases, load_splits, pack
 from musegan.errors import ConfigError, DataError, UsageError
 
 CHUNK = metrics.CHUNK
@@ -147,19 +149,28 @@ def chunks(phrases, indices: Optional[np.ndarray] = None, size: int = CHUNK) -> 
         yield phrases.unpack(indices[i:i + size])
 
 
-def _given_phrases(source, indices: np.ndarray) -> Iterator[np.ndarray]:
-    """Chunks of the phrases `indices` of `source` (a `PackedPhrases` or a bool array)."""
-    if isinstance(source, np.ndarray):
-        return (source[indices[i:i + CHUNK]] for i in range(0, len(indices), CHUNK))
-    return chunks(source, indices)
-
-
 def dataset_metrics(phrases, params: Dict[str, Any]) -> Dict[str, Any]:
     """`metrics.finish` dict of a `PackedPhrases`, computed chunk by chunk."""
     if tuple(phrases.shape) != tuple(params["data_shape"]):
         raise DataError(f"phrases of shape {tuple(phrases.shape)} do not match data_shape "
                         f"{list(params['data_shape'])}")
     return metrics.all_metrics_chunks(chunks(phrases), params)
+
+
+def song_metrics(source: PackedPhrases, indices: np.ndarray, x: np.ndarray,
+                 params: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Per song of the given phrases, in name order: `{"phrases": k, "data": metrics of the
+    song's phrases as they are (every track), "model": metrics of the model's phrases for
+    them}`; `x[i]` bool `(n_bars, n_steps, n_pitches, n_tracks)` was given phrase
+    `indices[i]` of `source` (phrases drawn twice count twice on both sides)."""
+    ids = source.song_ids[indices]
+    out = {}
+    for song in sorted(np.unique(ids), key=lambda i: source.song_names[i]):
+        rows = np.flatnonzero(ids == song)
+        out[source.song_names[song]] = {"phrases": len(rows),
+                                        "data": metrics.all_metrics_chunks(chunks(source, indices[rows]), params),
+                                        "model": metrics.all_metrics(x[rows], params)}
+    return out
 
 
 def abs_difference(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
@@ -183,17 +194,17 @@ def params_for_data(shape: Sequence[int]) -> Dict[str, Any]:
 
 
 def condition_phrases_from_midi(folder: Path, params: Dict[str, Any], config: Dict[str, Any],
-                                condition: int) -> np.ndarray:
-    """Bool `(n, n_bars, n_steps, n_pitches, n_tracks)`: the non-overlapping phrases of every
-    MIDI file under `folder` in which the condition track plays (files that cannot be used
-    are skipped with a note)."""
+                                condition: int) -> PackedPhrases:
+    """The non-overlapping phrases `(n_bars, n_steps, n_pitches, n_tracks)` of every MIDI file
+    under `folder` in which the condition track plays, each file a song (named by its path
+    under `folder`); files that cannot be used are skipped with a note."""
     from musegan import midi
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
     if not files:
         raise UsageError(f"{folder}: no MIDI files (.mid, .midi, .kar) found")
     n_bars = params["data_shape"][0]
-    found = []
+    found, ids, names = [], [], []
     for path in files:
         try:
             roll, grid, _ = midi.midi_to_roll(path, params, config)
@@ -201,12 +212,15 @@ def condition_phrases_from_midi(folder: Path, params: Dict[str, Any], config: Di
             print(f"skipping {e}")
             continue
         x, _ = midi.phrases(roll, grid, n_bars=n_bars, hop_bars=n_bars, min_tracks=1)
-        found.append(x[x[..., condition].any(axis=(1, 2, 3))])
-    x = np.concatenate(found) if found else np.zeros((0,), dtype=bool)
-    if not len(x):
+        x = x[x[..., condition].any(axis=(1, 2, 3))]
+        found.append(x)
+        ids.append(np.full(len(x), len(names), dtype=np.int32))
+        names.append(path.relative_to(folder).as_posix())
+    n = sum(len(x) for x in found)
+    if not n:
         name = params["track_names"][condition]
         raise DataError(f"{folder}: no 4/4 phrase in which the condition track '{name}' plays")
-    return x
+    return pack(np.concatenate(found), np.concatenate(ids), names)
 
 
 def pick(n_available: int, n: int, seed: int) -> np.ndarray:
@@ -375,6 +389,25 @@ def report_markdown(command: str, title: str, rows: Dict[str, Dict[str, Any]],
     return "\n".join(parts)
 
 
+def by_song_markdown(command: str, exp_dir: Path, songs: Dict[str, Dict[str, Any]],
+                     params: Dict[str, Any], given: str, what: str) -> str:
+    """`by_song.md`: Tables 1 and 2 with a "data" and a "model" row per song (`song_metrics`)."""
+    rows = {}
+    for name, song in songs.items():
+        rows[f"{name} ({song['phrases']}): data"] = song["data"]
+        rows[f"{name}: model"] = song["model"]
+    return "\n".join([
+        f"# Objective metrics of {exp_dir}, song by song", "", "Reproduce with:", "", "```", command, "```", "",
+        f"Per song of {what} (in brackets: the phrases drawn from it): \"data\" is the song's phrases as "
+        f"they are, every track; \"model\" what the model made of them, given their {given} track (the "
+        f"{given} columns are the same in both rows). A song gives few phrases: read these rows for where "
+        "the model and a song part ways (a swung drum part, a sparse guitar), not for the goal, which "
+        "`report.md` measures on all the phrases against the training data.", "",
+        "## Table 1: intra-track metrics", "", table1(rows, params, paper=False), "",
+        "## Table 2: tonal distance between tracks", "", table2(rows, params, paper=False), "",
+        "## Definitions", "", definitions(params), ""])
+
+
 # --------------------------------------------------------------------------- the command
 
 
@@ -389,6 +422,8 @@ def _command(args, out: Path) -> str:
             words += ["--binarize", args.binarize]
         if args.seed is not None:
             words += ["--seed", str(args.seed)]
+        if args.by_song:
+            words.append("--by-song")
     else:
         words += ["--data", str(args.data)]
     words += ["--out", str(out)]
@@ -426,7 +461,8 @@ def evaluate_data(path: Path, out: Path, overwrite: bool = False, command: str =
 
 def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: Optional[Path] = None,
                    overwrite: bool = False, command: str = "", generate=None,
-                   binarization: Optional[str] = None, seed: Optional[int] = None) -> Dict[str, Any]:
+                   binarization: Optional[str] = None, seed: Optional[int] = None,
+                   by_song: bool = False) -> Dict[str, Any]:
     """Generate `n_bars_total` bars from the experiment's model and compare them with its training data.
 
     `generate(exp_dir, n_phrases, conditions=None, seed=0, binarization="hard")` defaults
@@ -436,12 +472,19 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     with the config seed and repeated when there are fewer than needed. `seed` (default: the
     config's) draws the latent vectors only: the split and the conditions stay, so runs with
     several seeds measure how much the figures move between draws of the same model.
+    `by_song` (conditional models) also writes `by_song.json` and `by_song.md`: the metrics
+    per song of the given phrases, the song's own beside the model's (`song_metrics`).
     """
     if n_bars_total < 1:
         raise UsageError(f"--bars must be at least 1, got {n_bars_total}")
     config, params = cfg.load_experiment(exp_dir)
     binarization = binarization or config["binarize"]
-    json_path, md_path, png_path = _targets(out, ("metrics.json", "report.md", "samples.png"), overwrite)
+    condition = cfg.condition_index(params)
+    if by_song and condition is None:
+        raise UsageError(f"{exp_dir}: --by-song needs a track-conditional model (an unconditional "
+                         "model's phrases come from no song)")
+    names = ("metrics.json", "report.md", "samples.png") + (("by_song.json", "by_song.md") if by_song else ())
+    json_path, md_path, png_path, *song_paths = _targets(out, names, overwrite)
     if generate is None:
         from musegan.cli import quiet_stderr
 
@@ -449,7 +492,6 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
             from musegan.inference import generate_phrases as generate
     n_bars = params["data_shape"][0]
     n_phrases = -(-n_bars_total // n_bars)
-    condition = cfg.condition_index(params)
     train, selection, valid = load_splits(config, params["data_shape"])
     latent_seed = config["seed"] if seed is None else seed
     notes = [f"Experiment {exp_dir}: {params['multitrack']} model, data {config['data']} "
@@ -468,9 +510,12 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
             source = valid if valid is not None and len(valid) else train
             what = (f"{len(source)} held-out phrases" if source is valid
                     else f"{len(source)} TRAINING phrases (validation_fraction is 0)")
+        if by_song and source.song_ids is None:
+            raise DataError(f"{config['data']}: its phrases carry no song names, so --by-song cannot "
+                            "group them (collect the data with `musegan collect`, which keeps them)")
         indices = pick(len(source), n_phrases, config["seed"])
         # chunk by chunk, keeping only the condition track: never the whole set dense
-        conditions = np.concatenate([c[..., condition] for c in _given_phrases(source, indices)])
+        conditions = np.concatenate([c[..., condition] for c in chunks(source, indices)])
         notes.append(f"Track-conditional: the model is given the {name} track of {what}"
                      f"{' (repeated)' if len(source) < n_phrases else ''}; "
                      f"the paper's conditional rows were given the piano track.")
@@ -499,7 +544,7 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
         result["following"] = {
             "given": name.lower(), "phrases": f"the {n_phrases} phrases whose {name.lower()} the model was given "
                                               f"(drawn from {what})",
-            "data": metrics.following_of(lambda: _given_phrases(source, indices), conditions, condition, params),
+            "data": metrics.following_of(lambda: chunks(source, indices), conditions, condition, params),
             "model": metrics.following_of(lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK)),
                                           conditions, condition, params, own=model_metrics)}
     rows = {"this model's training data": train_metrics, "this model": model_metrics,
@@ -512,6 +557,12 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
     io.save_text(md_path, report_markdown(command, f"Objective metrics of {exp_dir}", rows, params, notes,
                                           result.get("following")))
     print(f"wrote {json_path}, {md_path} and {png_path}")
+    if by_song:
+        print("measuring song by song")
+        songs = song_metrics(source, indices, x, params)
+        io.save_json(song_paths[0], songs)
+        io.save_text(song_paths[1], by_song_markdown(command, exp_dir, songs, params, name.lower(), what))
+        print(f"wrote {song_paths[0]} and {song_paths[1]} ({len(songs)} songs)")
     return result
 
 
@@ -529,10 +580,12 @@ def main(args) -> None:
     if args.data is not None:
         if args.out is None:
             raise UsageError("--data needs --out DIR (where metrics.json and report.md go)")
-        if args.condition_dir is not None or args.binarize is not None or args.seed is not None:
-            raise UsageError("--condition-dir, --binarize and --seed apply to a model (EXP_DIR), not to --data")
+        if (args.condition_dir is not None or args.binarize is not None or args.seed is not None
+                or args.by_song):
+            raise UsageError("--condition-dir, --binarize, --seed and --by-song apply to a model (EXP_DIR), "
+                             "not to --data")
         evaluate_data(args.data, args.out, args.overwrite, _command(args, args.out))
         return
     out = args.out if args.out is not None else Path(args.exp_dir) / "results" / "evaluation"
     evaluate_model(args.exp_dir, out, args.bars, args.condition_dir, args.overwrite, _command(args, out),
-                   binarization=args.binarize, seed=args.seed)
+                   binarization=args.binarize, seed=args.seed, by_song=args.by_song)

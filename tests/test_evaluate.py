@@ -67,7 +67,7 @@ def test_evaluate_data_through_the_cli(tmp_path):
 
 def args(**kw):
     base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, binarize=None, seed=None,
-                gpu=None, overwrite=False)
+                gpu=None, overwrite=False, by_song=False)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -76,6 +76,7 @@ def args(**kw):
     ({"exp_dir": Path("e"), "data": Path("d.npz")}, "not both"),
     ({"data": Path("d.npz")}, "needs --out"),
     ({"data": Path("d.npz"), "out": Path("o"), "binarize": "hard"}, "apply to a model"),
+    ({"data": Path("d.npz"), "out": Path("o"), "by_song": True}, "apply to a model"),
 ])
 def test_usage_errors(kw, message):
     with pytest.raises(UsageError, match=message):
@@ -161,7 +162,7 @@ def test_seed_draws_other_latents_for_the_same_conditions(tmp_path, monkeypatch)
     report = (tmp_path / "b" / "report.md").read_text()
     assert f"--seed 7 --out {tmp_path / 'b'}" in report and "latent vectors of seed 7" in report
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["info"]["latent_seed"] == 7
-    with pytest.raises(UsageError, match="--seed apply to a model"):
+    with pytest.raises(UsageError, match="--seed and --by-song apply to a model"):
         evaluate.main(args(data=tmp_path / "phr.npz", out=tmp_path / "c", seed=1))
 
 
@@ -257,13 +258,16 @@ def test_condition_dir_phrases_condition_the_model(tmp_path):
 
     exp = experiment(tmp_path, condition_track="piano")
     fake = FakeModel()
-    result = evaluate.evaluate_model(exp, tmp_path / "o", 12, condition_dir=tmp_path / "midi", generate=fake)
+    result = evaluate.evaluate_model(exp, tmp_path / "o", 12, condition_dir=tmp_path / "midi", generate=fake,
+                                     by_song=True)
     (_, _, conditions, _), = fake.calls
     assert conditions.shape == (3, 4, 48, 84)
     # 8 bars -> 2 non-overlapping phrases; each bar alternates C and F quarter notes
     assert conditions[:, 0, 0, 60 - 24].all() and conditions[:, 1, 0, 65 - 24].all()
     assert conditions.sum() == 3 * 16 * conditions[0, 0, :12, 60 - 24].sum()
     assert result["info"]["conditions"] == str(tmp_path / "midi")
+    songs = json.loads((tmp_path / "o" / "by_song.json").read_text())    # each MIDI file a song
+    assert list(songs) == ["song.mid"] and songs["song.mid"]["phrases"] == 3
 
 
 def test_paper_best_distance_is_the_goal_of_the_shipped_models():
@@ -325,3 +329,58 @@ def test_extras_table_shows_on_drums_only_where_there_are_drums():
     assert "on-drums B" in table.splitlines()[0] and "| 50.0 |" in table
     no_drums = dict(params, is_drums=[False] * 5)
     assert "on-drums" not in evaluate.extras_table({"data": metrics.all_metrics(x, no_drums)}, no_drums)
+
+
+def song_experiment(tmp_path):
+    """A piano-conditional experiment on 16 phrases of 4 songs; the drums of song "swung" hit
+    a step after the beat, off the 16th grid, which no piano tells."""
+    from musegan import data
+
+    x = band(16)
+    swung = np.arange(16) // 4 == 1
+    x[swung, ..., 0] = np.roll(x[swung, ..., 0], 1, axis=2)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    path = data.write_sparse_npz(tmp_path / "songs.npz", x, np.arange(16) // 4, ["a", "swung", "c", "d"])
+    (exp / "config.yaml").write_text(yaml.safe_dump({"data": str(path), "validation_fraction": 0.5, "seed": 1}))
+    (exp / "params.yaml").write_text(yaml.safe_dump({"condition_track": "piano"}))
+    return exp
+
+
+def test_by_song_sets_each_songs_own_figures_beside_the_models(tmp_path, monkeypatch):
+    from musegan import data
+
+    exp = song_experiment(tmp_path)
+    monkeypatch.setitem(sys.modules, "musegan.inference", types.SimpleNamespace(generate_phrases=FakeModel()))
+    _, valid = data.split_by_song(data.load_phrases(tmp_path / "songs.npz"), 0.5, 1)
+    held = sorted(valid.song_names[i] for i in set(valid.song_ids.tolist()))
+    assert "swung" in held, "the test needs the swung song held out"
+    out = tmp_path / "out"
+    evaluate.main(args(exp_dir=exp, bars=40, out=out, by_song=True))
+    songs = json.loads((out / "by_song.json").read_text())
+    assert sorted(songs) == held and sum(s["phrases"] for s in songs.values()) == 10
+    # the fake band plays its drums on the beat: the swung song's data is off the grid, the model not
+    assert songs["swung"]["data"]["DP"] == 0.0 and songs["swung"]["model"]["DP"] == 100.0
+    for s in songs.values():                    # the given piano is the same on both sides
+        assert s["data"]["EB"]["piano"] == s["model"]["EB"]["piano"]
+        assert s["data"]["UPC"]["piano"] == s["model"]["UPC"]["piano"]
+    md = (out / "by_song.md").read_text()
+    assert f"musegan evaluate {exp} --bars 40 --by-song --out {out}" in md
+    assert f"| swung ({songs['swung']['phrases']}): data |" in md and "| swung: model |" in md
+    assert "paper: training data" not in md          # no paper rows: the songs are ours
+    for name in ("metrics.json", "report.md", "samples.png"):   # the song tables alone are refused too
+        (out / name).unlink()
+    with pytest.raises(UsageError, match="by_song.json: already exists"):
+        evaluate.evaluate_model(exp, out, 40, generate=FakeModel(), by_song=True)
+
+
+def test_by_song_needs_a_conditional_model_and_song_names(tmp_path):
+    from musegan.errors import DataError
+
+    exp = experiment(tmp_path)
+    with pytest.raises(UsageError, match="--by-song needs a track-conditional model"):
+        evaluate.evaluate_model(exp, tmp_path / "o", 8, generate=FakeModel(), by_song=True)
+    (exp / "params.yaml").write_text(yaml.safe_dump({"condition_track": "piano"}))
+    with pytest.raises(DataError, match="carry no song names"):
+        evaluate.evaluate_model(exp, tmp_path / "o", 8, generate=FakeModel(), by_song=True)
+    assert not (tmp_path / "o").exists()
