@@ -1,12 +1,12 @@
-"""Benchmark the data layer at the published size: load time, peak memory, batch rate.
+"""Benchmark the data layer at the published size: load time and peak memory.
 
     python bench/data.py [--n 102378] [--density 0.005] [--json results/bench_data.json]
 
 Writes a synthetic sparse npz of shape (N, 4, 48, 84, 5) (streamed, so this
 process stays small) into a temporary folder, then in a fresh subprocess loads
-it with `load_phrases` and times the `BatchSampler` (batch 64, random
-transposition on); also converts it to the packed cache and times loading that
-in another fresh subprocess. Memory is `ru_maxrss` of the subprocess, in MiB.
+it with `load_phrases`; also converts it to the packed cache and times loading
+that in another fresh subprocess. (Batches are drawn inside the trainers'
+graphs; `bench/train.py` times those.) Memory is `ru_maxrss` of the subprocess, in MiB.
 Targets at full size: load_s <= 60, peak_rss_mb <= 1.2 GB.
 """
 import argparse
@@ -54,8 +54,8 @@ def make_sparse(path: Path, n: int, density: float, seed: int) -> int:
     return n_notes
 
 
-def child(path: str, batches: int, cache: str) -> None:
-    """Runs in a fresh interpreter: load, measure, sample; print one JSON line."""
+def child(path: str, cache: str) -> None:
+    """Runs in a fresh interpreter: load, measure, save the cache; print one JSON line."""
     from musegan import data
 
     t = time.perf_counter()
@@ -64,15 +64,6 @@ def child(path: str, batches: int, cache: str) -> None:
     rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = dict(load_s=load_s, peak_rss_mb=rss_load, packed_mb=phrases.packed.nbytes / 2 ** 20,
                   n_phrases=len(phrases), density=phrases.density())
-    if batches:
-        sampler = data.BatchSampler(phrases, 64, seed=0, random_transpose=True,
-                                    is_drums=[True, False, False, False, False])
-        next(sampler)
-        t = time.perf_counter()
-        for _ in range(batches):
-            batch = next(sampler)
-        result["batches_per_s"] = batches / (time.perf_counter() - t)
-        result["batch_shape"] = list(batch.shape)
     if cache:
         t = time.perf_counter()
         data.save_cache(cache, phrases)
@@ -91,27 +82,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=FULL_N, help=f"phrases (default {FULL_N}, the published set)")
     ap.add_argument("--density", type=float, default=0.005)
-    ap.add_argument("--batches", type=int, default=200, help="batches timed")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cache", action="store_true", help="skip the packed-cache round")
     ap.add_argument("--tmp", type=Path, default=None, help="folder for the temporary files")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        path, batches, cache = args.child
-        return child(path, int(batches), "" if cache == "-" else cache)
+        path, cache = args.child
+        return child(path, "" if cache == "-" else cache)
 
     with tempfile.TemporaryDirectory(prefix="musegan_bench_", dir=args.tmp) as tmp:
         sparse, cache = Path(tmp) / "sparse.npz", Path(tmp) / "cache.npz"
         t = time.perf_counter()
         n_notes = make_sparse(sparse, args.n, args.density, args.seed)
         make_s = time.perf_counter() - t
-        res = _run_child(sparse, args.batches, "-" if args.no_cache else cache)
+        res = _run_child(sparse, "-" if args.no_cache else cache)
         res.update(shape=[args.n, *PHRASE], n_notes=n_notes, make_s=make_s,
                    sparse_file_mb=sparse.stat().st_size / 2 ** 20)
         if not args.no_cache:
-            c = _run_child(cache, 0, "-")
+            c = _run_child(cache, "-")
             res.update(cache_file_mb=cache.stat().st_size / 2 ** 20, cache_load_s=c["load_s"],
                        cache_peak_rss_mb=c["peak_rss_mb"])
 
@@ -121,9 +111,7 @@ def main() -> None:
             ("load sparse npz (s)", f"{res['load_s']:.1f}   target <= 60"),
             ("peak RSS after load (MiB)", f"{res['peak_rss_mb']:.0f}   target <= 1.2 GB"),
             ("packed (MiB)", f"{res['packed_mb']:.0f}")]
-    if "batches_per_s" in res:
-        rows.append(("batches/s (64, transposed)", f"{res['batches_per_s']:.1f}"))
-    rows.append(("peak RSS incl. sampling (MiB)", f"{res['peak_rss_mb_total']:.0f}"))
+    rows.append(("peak RSS incl. cache save (MiB)", f"{res['peak_rss_mb_total']:.0f}"))
     if "cache_load_s" in res:
         rows += [("cache file (MiB)", f"{res['cache_file_mb']:.0f}"),
                  ("save cache (s)", f"{res['cache_save_s']:.1f}"),

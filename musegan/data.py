@@ -1,4 +1,7 @@
-"""Training data: read any dataset file into bit-packed phrases, split it, sample batches.
+"""Training data: read any dataset file into bit-packed phrases and split it by song.
+
+(Batches are sampled, unpacked and transposed inside the trainers' graphs: `train.sample_batch`,
+`train_jax.sample_batch`; `transpose` here is their reference.)
 
 One entry point, `load_phrases(path)`, reads three formats:
 
@@ -18,7 +21,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -577,56 +580,3 @@ def transpose(x: np.ndarray, semitones, is_drums: Sequence[bool]) -> np.ndarray:
             out[sel, :, :, :s] = x[sel, :, :, -s:]
     out[..., drums] = x[..., drums]
     return out
-
-
-def to_model_range(x: np.ndarray) -> np.ndarray:
-    """Binary `x` as float32 in {-1, 1} (`x * 2 - 1`), the range the generator's tanh covers."""
-    out = np.asarray(x, dtype=np.float32) * 2
-    out -= 1
-    return out
-
-
-class BatchSampler:
-    """Endless float32 batches `(batch_size, *shape)` in [-1, 1] of random phrases.
-
-    Phrases are drawn without replacement within an epoch (a seeded shuffle per
-    epoch); with `random_transpose`, each phrase is shifted by a uniform
-    -5..+6 semitones, drums excepted (see `transpose`).
-    """
-
-    def __init__(self, phrases: PackedPhrases, batch_size: int, seed: int,
-                 random_transpose: bool, is_drums: Sequence[bool]):
-        if len(phrases) == 0:
-            raise ValueError("no phrases to sample from")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.phrases = phrases
-        self.batch_size = batch_size
-        self.random_transpose = random_transpose
-        self.is_drums = list(is_drums)
-        if len(self.is_drums) != phrases.shape[-1]:
-            raise ValueError(f"is_drums needs {phrases.shape[-1]} entries, got {len(self.is_drums)}")
-        self._rng = np.random.default_rng(seed)
-        self._order = np.empty(0, dtype=np.int64)
-        self._next = 0
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return self
-
-    def _indices(self) -> np.ndarray:
-        parts, need = [], self.batch_size
-        while need:
-            if self._next == len(self._order):
-                self._order, self._next = self._rng.permutation(len(self.phrases)), 0
-            take = self._order[self._next:self._next + need]
-            self._next += len(take)
-            need -= len(take)
-            parts.append(take)
-        return np.concatenate(parts)
-
-    def __next__(self) -> np.ndarray:
-        x = self.phrases.unpack(self._indices())
-        if self.random_transpose:
-            shifts = self._rng.integers(TRANSPOSE_LOW, TRANSPOSE_HIGH + 1, size=len(x))
-            x = transpose(x, shifts, self.is_drums)
-        return to_model_range(x)

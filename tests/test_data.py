@@ -267,13 +267,6 @@ def test_transpose_scalar_shift():
     np.testing.assert_array_equal(data.transpose(x, 0, DRUMS), x)
 
 
-def test_to_model_range():
-    x = phrases()
-    y = data.to_model_range(x)
-    assert y.dtype == np.float32 and set(np.unique(y)) <= {-1.0, 1.0}
-    np.testing.assert_array_equal(y, x * 2.0 - 1)
-
-
 # --------------------------------------------------------------------------- split and batches
 
 
@@ -320,24 +313,6 @@ def test_load_splits_keeps_three_song_sets_apart(tmp_path):
     no_selection = data.load_splits({**config, "selection_fraction": 0.0})
     assert no_selection[1] is None and np.array_equal(no_selection[2].packed, valid.packed)
     assert set(no_selection[0].song_ids) == sets[0] | sets[1]
-
-
-@pytest.mark.parametrize("random_transpose", [False, True])
-def test_batch_sampler(random_transpose):
-    x = phrases(n=5, density=0.3)
-    p = data.pack(x)
-    sampler = data.BatchSampler(p, batch_size=4, seed=0, random_transpose=random_transpose, is_drums=DRUMS)
-    batches = [next(sampler) for _ in range(5)]  # 20 draws = 4 epochs of 5
-    for b in batches:
-        assert b.shape == (4, *SHAPE) and b.dtype == np.float32
-        assert set(np.unique(b)) <= {-1.0, 1.0}
-    drums = {bytes(x[i, ..., 0]) for i in range(5)}
-    seen = [bytes(b[i, ..., 0] > 0) for b in batches for i in range(4)]
-    assert set(seen) <= drums
-    if not random_transpose:
-        rows = [bytes(b[i] > 0) for b in batches for i in range(4)]
-        # each epoch shows every phrase exactly once
-        assert sorted(rows[:5]) == sorted(bytes(x[i]) for i in range(5))
 
 
 # --------------------------------------------------------------------------- CLI and scripts
