@@ -547,6 +547,9 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
             "data": metrics.following_of(lambda: chunks(source, indices), conditions, condition, params),
             "model": metrics.following_of(lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK)),
                                           conditions, condition, params, own=model_metrics)}
+    if by_song:  # before anything is written: an interrupted run leaves no partial set of files
+        print("measuring song by song")
+        songs = song_metrics(source, indices, x, params)
     rows = {"this model's training data": train_metrics, "this model": model_metrics,
             "abs difference": _difference_row(model_metrics, train_metrics)}
     from musegan import image
@@ -558,8 +561,6 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
                                           result.get("following")))
     print(f"wrote {json_path}, {md_path} and {png_path}")
     if by_song:
-        print("measuring song by song")
-        songs = song_metrics(source, indices, x, params)
         io.save_json(song_paths[0], songs)
         io.save_text(song_paths[1], by_song_markdown(command, exp_dir, songs, params, name.lower(), what))
         print(f"wrote {song_paths[0]} and {song_paths[1]} ({len(songs)} songs)")
