@@ -42,7 +42,6 @@ from musegan.config import FAMILIES, load_config, load_experiment, load_params
 from musegan.errors import ConfigError, DataError, UsageError
 from musegan.loop import duration
 
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 LAKH_FILES = 176_581  # files in the Lakh MIDI Dataset (LMD-full), for the projection
 
 # Skip reasons beyond midi's (unreadable, vanished, corrupt, empty, unsupported, too_large,
@@ -113,7 +112,7 @@ def find_inputs(in_dir: Path) -> Tuple[List[Path], List[Path]]:
         dirs.sort()
         for name in names:
             path = Path(folder) / name
-            if name.lower().endswith(MIDI_SUFFIXES):
+            if name.lower().endswith(midi.MIDI_SUFFIXES):
                 files.append(path)
             elif name == "metadata.csv" and _is_rwc_metadata(path):
                 rwc_roots.append(Path(folder))

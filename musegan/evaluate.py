@@ -33,7 +33,6 @@ from musegan.data import PackedPhrases, load_splits, pack
 from musegan.errors import ConfigError, DataError, UsageError
 
 CHUNK = metrics.CHUNK
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SAMPLE_ROWS = SAMPLE_COLUMNS = 4
 
 # The paper's track letters (Tables 1 and 2 list B, D, G, P, S) for our track names.
@@ -200,7 +199,7 @@ def condition_phrases_from_midi(folder: Path, params: Dict[str, Any], config: Di
     under `folder`); files that cannot be used are skipped with a note."""
     from musegan import midi
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in midi.MIDI_SUFFIXES and p.is_file())
     if not files:
         raise UsageError(f"{folder}: no MIDI files (.mid, .midi, .kar) found")
     n_bars = params["data_shape"][0]
@@ -365,6 +364,11 @@ def following_table(f: Dict[str, Any], params: Dict[str, Any]) -> str:
         f"given phrases {gap('data')}, this model {gap('model')}."])
 
 
+def _heading(title: str, command: str) -> List[str]:
+    """A report's first lines: its title and the command that reproduces it."""
+    return [f"# {title}", "", "Reproduce with:", "", "```", command, "```", ""]
+
+
 def report_markdown(command: str, title: str, rows: Dict[str, Dict[str, Any]],
                     params: Dict[str, Any], notes: Sequence[str] = (),
                     following: Optional[Dict[str, Any]] = None) -> str:
@@ -373,7 +377,7 @@ def report_markdown(command: str, title: str, rows: Dict[str, Dict[str, Any]],
     measured = {k: v for k, v in rows.items() if "difference" not in k}
     sizes = "; ".join(f"{k}: {v['info']['n_phrases']} phrases ({v['info']['n_bars']} bars)"
                       for k, v in measured.items())
-    parts = [f"# {title}", "", "Reproduce with:", "", "```", command, "```", ""]
+    parts = _heading(title, command)
     parts += [f"- {n}" for n in list(notes) + [f"Rows: {sizes}."]] + [""]
     difference = next((v for k, v in rows.items() if "difference" in k), None)
     if difference is not None:
@@ -396,8 +400,7 @@ def by_song_markdown(command: str, exp_dir: Path, songs: Dict[str, Dict[str, Any
     for name, song in songs.items():
         rows[f"{name} ({song['phrases']}): data"] = song["data"]
         rows[f"{name}: model"] = song["model"]
-    return "\n".join([
-        f"# Objective metrics of {exp_dir}, song by song", "", "Reproduce with:", "", "```", command, "```", "",
+    return "\n".join(_heading(f"Objective metrics of {exp_dir}, song by song", command) + [
         f"Per song of {what} (in brackets: the phrases drawn from it): \"data\" is the song's phrases as "
         f"they are, every track; \"model\" what the model made of them, given their {given} track (the "
         f"{given} columns are the same in both rows). A song gives few phrases: read these rows for where "

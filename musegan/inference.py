@@ -116,7 +116,7 @@ def load_conditions(gen: Generator, n: int, source: Optional[Path], rng: np.rand
         train, valid = load_training_data(gen.config)
         phrases = valid if valid is not None else train
         x = phrases.unpack(rng.choice(len(phrases), size=n, replace=len(phrases) < n))
-    elif Path(source).suffix.lower() in (".mid", ".midi", ".kar"):
+    elif Path(source).suffix.lower() in midi.MIDI_SUFFIXES:
         roll, grid, _ = midi.midi_to_roll(source, gen.params, gen.config)
         x, _ = midi.phrases(roll, grid, gen.params["data_shape"][0], hop_bars=1, min_tracks=1)
         x = x[np.any(x[..., c], axis=(1, 2, 3))] if len(x) else x

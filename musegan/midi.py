@@ -28,6 +28,9 @@ from musegan.errors import ConfigError, DataError
 
 PathLike = Union[str, os.PathLike]
 
+# File names read as MIDI (collect, evaluate --condition-dir, infer --condition).
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+
 # Why a file could not be used; `collect` counts skipped files by these.
 UNREADABLE = "unreadable"          # the OS refused (permissions, a folder, ...)
 VANISHED = "vanished"              # listed, then gone before it was read
