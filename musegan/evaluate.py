@@ -201,7 +201,7 @@ def condition_phrases_from_midi(folder: Path, params: Dict[str, Any], config: Di
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in midi.MIDI_SUFFIXES and p.is_file())
     if not files:
-        raise UsageError(f"{folder}: no MIDI files (.mid, .midi, .kar) found")
+        raise UsageError(f"{folder}: no MIDI files ({', '.join(midi.MIDI_SUFFIXES)}) found")
     n_bars = params["data_shape"][0]
     found, ids, names = [], [], []
     for path in files:
