@@ -149,6 +149,8 @@ class MuseGAN:
             h = ops.leaky_relu(ops.dense(tf.concat(streams, -1), dp["dense_channels"], "bar_dense"))
             h = ops.leaky_relu(ops.downsample(h, 2, dp["phrase_channels"], "phrase"))
             h = tf.reshape(h, [-1, (self.n_bars // 2) * dp["phrase_channels"]])
+            if dp["minibatch_std"]:
+                h = tf.concat([h, _minibatch_std(h)], -1)
             return ops.dense(h, 1, "score")[:, 0]
 
     def _chroma_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
@@ -169,6 +171,13 @@ class MuseGAN:
     def variables(scope: str) -> List[tf.Variable]:
         """All variables (trainable and moving averages) under `scope`."""
         return v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope=scope + "/")
+
+
+def _minibatch_std(h: tf.Tensor) -> tf.Tensor:
+    """`(batch, features)` -> `(batch, 1)`: the features' standard deviation over the batch,
+    averaged, the same for every example (ProGAN's minibatch standard deviation)."""
+    std = tf.sqrt(tf.reduce_mean(tf.square(h - tf.reduce_mean(h, 0, keepdims=True)), 0) + 1e-8)
+    return tf.tile(tf.reshape(tf.reduce_mean(std), [1, 1]), [tf.shape(h)[0], 1])
 
 
 def _per_bar(z: tf.Tensor, n_bars: int) -> tf.Tensor:

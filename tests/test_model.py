@@ -68,3 +68,23 @@ def test_batch_norm_only_in_generator_and_optimizers_own_variables(multitrack, c
             updated = {op.inputs[0].name for op in graph.get_operations()
                        if op.type == "ResourceApplyAdam" and op.name.split("/")[1] == optimizer}
             assert updated == {v.handle.name for v in own}
+
+
+@pytest.mark.parametrize("minibatch_std", [False, True])
+def test_minibatch_std_makes_a_score_depend_on_the_batch(minibatch_std):
+    """With the option an example's score moves when another example of its batch changes
+    (the feature ProGAN adds against dropped modes); without it, it never does."""
+    params = cfg.load_params(overrides={**TINY_PARAMS, "multitrack": "hybrid", "condition_track": None,
+                                        "discriminator": {**TINY_PARAMS["discriminator"],
+                                                          "minibatch_std": minibatch_std}})
+    x = tiny_phrases(3, seed=0).astype(np.float32) * 2 - 1
+    with tf.Graph().as_default():
+        model = MuseGAN(params)
+        ph = v1.placeholder(tf.float32, [None, *params["data_shape"]])
+        scores = model.discriminator(ph)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            a = sess.run(scores, {ph: x[[0, 1]]})
+            b = sess.run(scores, {ph: x[[0, 2]]})
+    assert np.isfinite(a).all() and np.isfinite(b).all()
+    assert (not np.allclose(a[:, 0], b[:, 0])) == minibatch_std
