@@ -176,7 +176,7 @@ class MuseGAN:
 def _minibatch_std(h: tf.Tensor) -> tf.Tensor:
     """`(batch, features)` -> `(batch, 1)`: the features' standard deviation over the batch,
     averaged, the same for every example (ProGAN's minibatch standard deviation)."""
-    std = tf.sqrt(tf.reduce_mean(tf.square(h - tf.reduce_mean(h, 0, keepdims=True)), 0) + 1e-8)
+    std = tf.sqrt(tf.math.reduce_variance(h, 0) + 1e-8)
     return tf.tile(tf.reshape(tf.reduce_mean(std), [1, 1]), [tf.shape(h)[0], 1])
 
 

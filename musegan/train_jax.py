@@ -346,7 +346,7 @@ class MuseGANJax:
         h = leaky_relu(layers.downsample(h, 2, dp["phrase_channels"], f"{scope}/phrase"))
         h = h.reshape(-1, (self.n_bars // 2) * dp["phrase_channels"])
         if dp["minibatch_std"]:  # model._minibatch_std
-            std = jnp.sqrt(jnp.mean(jnp.square(h - jnp.mean(h, 0, keepdims=True)), 0) + 1e-8)
+            std = jnp.sqrt(jnp.var(h, 0) + 1e-8)
             h = jnp.concatenate([h, jnp.full((h.shape[0], 1), jnp.mean(std), h.dtype)], -1)
         return layers.dense(h, 1, f"{scope}/score")[:, 0]
 
