@@ -149,6 +149,8 @@ class MuseGAN:
             h = ops.leaky_relu(ops.dense(tf.concat(streams, -1), dp["dense_channels"], "bar_dense"))
             h = ops.leaky_relu(ops.downsample(h, 2, dp["phrase_channels"], "phrase"))
             h = tf.reshape(h, [-1, (self.n_bars // 2) * dp["phrase_channels"]])
+            if dp["use_rhythm"]:
+                h = tf.concat([h, self._rhythm_stream(gx, channels)], -1)
             if dp["minibatch_std"]:
                 h = tf.concat([h, _minibatch_std(h)], -1)
             return ops.dense(h, 1, "score")[:, 0]
@@ -159,18 +161,44 @@ class MuseGAN:
         chroma = tf.reshape(tf.reduce_sum(x, axis=[2, 3]), [-1, 4 * 12 * channels])
         return ops.leaky_relu(ops.dense(chroma, 64, "chroma"))
 
-    def _onset_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
-        """Note onsets per step summed over pitch, `(rows=(batch, bar), 32)`."""
+    def _onsets(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
+        """Note onsets per step summed over pitch, `(batch * n_bars, n_steps, channels)`."""
         x = (tf.reshape(gx, [-1, self.n_steps, self.n_pitches, channels]) + 1.0) / 2.0
         previous = tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
-        onset = tf.reduce_sum(tf.nn.relu(x - previous), axis=2)
+        return tf.reduce_sum(tf.nn.relu(x - previous), axis=2)
+
+    def _onset_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
+        """Note onsets per step summed over pitch, `(rows=(batch, bar), 32)`."""
+        onset = self._onsets(gx, channels)
         return ops.leaky_relu(ops.dense(tf.reshape(onset, [-1, self.n_steps * channels]), 32, "onset"))
+
+    def _rhythm_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
+        """Each track's share of its phrase's onsets at each step of the beat, `(batch, 32)`.
+
+        Swing lives in where within the beat the onsets fall, pooled over the phrase:
+        seen side by side for all tracks, drums on the straight grid under a swung
+        piano stand out (the other streams see one bar at a time).
+        """
+        beat = self.n_steps // 4
+        share = beat_onset_share(self._onsets(gx, channels), self.n_bars, beat)
+        return ops.leaky_relu(ops.dense(tf.reshape(share, [-1, beat * channels]), 32, "rhythm"))
 
     # --------------------------------------------------------------- variables
     @staticmethod
     def variables(scope: str) -> List[tf.Variable]:
         """All variables (trainable and moving averages) under `scope`."""
         return v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope=scope + "/")
+
+
+def beat_onset_share(onset: tf.Tensor, n_bars: int, beat: int) -> tf.Tensor:
+    """Onsets `(batch * n_bars, n_steps, channels)` -> each channel's share of its phrase's
+    onsets at each step of the beat, `(batch, beat, channels)` (4 beats per bar).
+
+    The +1 in the denominator keeps a silent track's shares at 0 and their gradient bounded.
+    """
+    channels = onset.shape[-1]
+    hist = tf.reduce_sum(tf.reshape(onset, [-1, n_bars * 4, beat, channels]), axis=1)
+    return hist / (tf.reduce_sum(hist, axis=1, keepdims=True) + 1.0)
 
 
 def _minibatch_std(h: tf.Tensor) -> tf.Tensor:

@@ -337,14 +337,20 @@ class MuseGANJax:
             x = (gx.reshape(-1, 4, self.n_steps // 4, self.n_pitches // 12, 12 * channels) + 1.0) / 2.0
             chroma = jnp.sum(x, axis=(2, 3)).reshape(-1, 4 * 12 * channels)
             streams.append(leaky_relu(layers.dense(chroma, 64, f"{scope}/chroma")))
-        if dp["use_onset"]:
+        if dp["use_onset"] or dp["use_rhythm"]:  # model._onsets
             x = (gx.reshape(-1, self.n_steps, self.n_pitches, channels) + 1.0) / 2.0
             previous = jnp.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
             onset = jnp.sum(jax.nn.relu(x - previous), axis=2)
+        if dp["use_onset"]:
             streams.append(leaky_relu(layers.dense(onset.reshape(-1, self.n_steps * channels), 32, f"{scope}/onset")))
         h = leaky_relu(layers.dense(jnp.concatenate(streams, -1), dp["dense_channels"], f"{scope}/bar_dense"))
         h = leaky_relu(layers.downsample(h, 2, dp["phrase_channels"], f"{scope}/phrase"))
         h = h.reshape(-1, (self.n_bars // 2) * dp["phrase_channels"])
+        if dp["use_rhythm"]:  # model._rhythm_stream
+            beat = self.n_steps // 4
+            hist = jnp.sum(onset.reshape(-1, self.n_bars * 4, beat, channels), axis=1)
+            share = hist / (jnp.sum(hist, axis=1, keepdims=True) + 1.0)
+            h = jnp.concatenate([h, leaky_relu(layers.dense(share.reshape(-1, beat * channels), 32, f"{scope}/rhythm"))], -1)
         if dp["minibatch_std"]:  # model._minibatch_std
             std = jnp.sqrt(jnp.var(h, 0) + 1e-8)
             h = jnp.concatenate([h, jnp.full((h.shape[0], 1), jnp.mean(std), h.dtype)], -1)

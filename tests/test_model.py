@@ -6,7 +6,7 @@ import tensorflow as tf
 from musegan import config as cfg
 from musegan.data import pack
 from musegan.design import MODELS
-from musegan.model import MuseGAN
+from musegan.model import MuseGAN, beat_onset_share
 from musegan.train import TrainGraph
 from tiny_exp import TINY_CONFIG, TINY_PARAMS, tiny_phrases
 
@@ -88,3 +88,24 @@ def test_minibatch_std_makes_a_score_depend_on_the_batch(minibatch_std):
             b = sess.run(scores, {ph: x[[0, 2]]})
     assert np.isfinite(a).all() and np.isfinite(b).all()
     assert (not np.allclose(a[:, 0], b[:, 0])) == minibatch_std
+
+
+def test_beat_onset_share_pools_the_phrase_by_step_of_the_beat():
+    """Where in the beat the onsets fall, per track, whatever the bar or beat: one
+    phrase of 2 bars (4 beats of 3 steps each), a swung track and a silent one."""
+    onset = np.zeros((2, 12, 2), np.float32)               # (batch * n_bars, n_steps, channels)
+    onset[0, [0, 2], 0] = 1                                  # bar 0: beat 1 on the beat, its last third
+    onset[1, [3, 5, 8, 9], 0] = 1                            # bar 1: beats 2, 3, 4
+    moved = onset.copy()
+    moved[1, 8, 0], moved[0, 11, 0] = 0, 1                   # the same step of the beat, bar 0's beat 4
+    shifted = onset.copy()
+    shifted[1, 8, 0], shifted[1, 7, 0] = 0, 1                # the swung third moved to the middle
+    with tf.Graph().as_default(), v1.Session() as sess:
+        ph = v1.placeholder(tf.float32, [None, 12, 2])
+        share = beat_onset_share(ph, n_bars=2, beat=3)
+        a, b, c = (sess.run(share, {ph: x}) for x in (onset, moved, shifted))
+    assert a.shape == (1, 3, 2)
+    np.testing.assert_allclose(a[0, :, 0], np.array([3, 0, 3]) / 7)
+    np.testing.assert_array_equal(a[0, :, 1], 0)
+    np.testing.assert_allclose(b, a)
+    np.testing.assert_allclose(c[0, :, 0], np.array([3, 1, 2]) / 7)

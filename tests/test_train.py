@@ -18,7 +18,7 @@ def _reader(exp):
 @pytest.mark.parametrize("params", [{"multitrack": "hybrid", "condition_track": "piano"},
                                     {"multitrack": "jamming", "condition_track": None,
                                      "discriminator": {"use_chroma": True, "use_onset": True,
-                                                       "minibatch_std": True}}])
+                                                       "use_rhythm": True, "minibatch_std": True}}])
 def test_train_checkpoints_and_resumes(tmp_path, params):
     exp = make_experiment(tmp_path, params=params)
     logs = []

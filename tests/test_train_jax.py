@@ -38,7 +38,8 @@ v1.disable_eager_execution()
 THREE = {"data_shape": [4, 24, 24, 3], "track_names": ["Drums", "Piano", "Bass"], "programs": [0, 0, 33],
          "is_drums": [True, False, False]}
 TWO = {"data_shape": [4, 24, 24, 2], "track_names": ["Drums", "Bass"], "programs": [0, 33], "is_drums": [True, False]}
-CHROMA_ONSET = {**TINY_PARAMS["discriminator"], "use_chroma": True, "use_onset": True, "minibatch_std": True}
+CHROMA_ONSET = {**TINY_PARAMS["discriminator"], "use_chroma": True, "use_onset": True, "use_rhythm": True,
+                "minibatch_std": True}
 CASES = {
     "hybrid-conditional": {**THREE, "multitrack": "hybrid", "condition_track": "piano"},
     "hybrid-scratch": {**TWO, "multitrack": "hybrid", "condition_track": None},
