@@ -144,13 +144,14 @@ class MuseGAN:
             streams = [tf.reshape(h, [-1, length * h.shape[-1]])]  # rows (batch, bar)
             if dp["use_chroma"]:
                 streams.append(self._chroma_stream(gx, channels))
+            onset = self._onsets(gx, channels) if dp["use_onset"] or dp["use_rhythm"] else None
             if dp["use_onset"]:
-                streams.append(self._onset_stream(gx, channels))
+                streams.append(self._onset_stream(onset))
             h = ops.leaky_relu(ops.dense(tf.concat(streams, -1), dp["dense_channels"], "bar_dense"))
             h = ops.leaky_relu(ops.downsample(h, 2, dp["phrase_channels"], "phrase"))
             h = tf.reshape(h, [-1, (self.n_bars // 2) * dp["phrase_channels"]])
             if dp["use_rhythm"]:
-                h = tf.concat([h, self._rhythm_stream(gx, channels)], -1)
+                h = tf.concat([h, self._rhythm_stream(onset)], -1)
             if dp["minibatch_std"]:
                 h = tf.concat([h, _minibatch_std(h)], -1)
             return ops.dense(h, 1, "score")[:, 0]
@@ -167,21 +168,20 @@ class MuseGAN:
         previous = tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
         return tf.reduce_sum(tf.nn.relu(x - previous), axis=2)
 
-    def _onset_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
-        """Note onsets per step summed over pitch, `(rows=(batch, bar), 32)`."""
-        onset = self._onsets(gx, channels)
-        return ops.leaky_relu(ops.dense(tf.reshape(onset, [-1, self.n_steps * channels]), 32, "onset"))
+    def _onset_stream(self, onset: tf.Tensor) -> tf.Tensor:
+        """`_onsets` -> `(rows=(batch, bar), 32)`."""
+        return ops.leaky_relu(ops.dense(tf.reshape(onset, [-1, self.n_steps * onset.shape[-1]]), 32, "onset"))
 
-    def _rhythm_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
-        """Each track's share of its phrase's onsets at each step of the beat, `(batch, 32)`.
+    def _rhythm_stream(self, onset: tf.Tensor) -> tf.Tensor:
+        """`_onsets` -> each track's share of its phrase's onsets at each step of the beat, `(batch, 32)`.
 
         Swing lives in where within the beat the onsets fall, pooled over the phrase:
         seen side by side for all tracks, drums on the straight grid under a swung
         piano stand out (the other streams see one bar at a time).
         """
         beat = self.n_steps // 4
-        share = beat_onset_share(self._onsets(gx, channels), self.n_bars, beat)
-        return ops.leaky_relu(ops.dense(tf.reshape(share, [-1, beat * channels]), 32, "rhythm"))
+        share = beat_onset_share(onset, self.n_bars, beat)
+        return ops.leaky_relu(ops.dense(tf.reshape(share, [-1, beat * onset.shape[-1]]), 32, "rhythm"))
 
     # --------------------------------------------------------------- variables
     @staticmethod

@@ -346,7 +346,7 @@ class MuseGANJax:
         h = leaky_relu(layers.dense(jnp.concatenate(streams, -1), dp["dense_channels"], f"{scope}/bar_dense"))
         h = leaky_relu(layers.downsample(h, 2, dp["phrase_channels"], f"{scope}/phrase"))
         h = h.reshape(-1, (self.n_bars // 2) * dp["phrase_channels"])
-        if dp["use_rhythm"]:  # model._rhythm_stream
+        if dp["use_rhythm"]:  # model._rhythm_stream, model.beat_onset_share
             beat = self.n_steps // 4
             hist = jnp.sum(onset.reshape(-1, self.n_bars * 4, beat, channels), axis=1)
             share = hist / (jnp.sum(hist, axis=1, keepdims=True) + 1.0)
