@@ -106,6 +106,10 @@ def _check_shapes(path: str, variables) -> None:
     if missing and not wrong and all(n.startswith(EMA) for n in missing):
         raise CheckpointError(f"{path}: this checkpoint keeps no EMA of G; ema_decay can be turned on "
                               "for a fresh run only (set it to 0 to go on with this one)")
+    if missing and not wrong and all(n.startswith("optimizers/Generator/") for n in missing):
+        raise CheckpointError(f"{path}: this checkpoint has no optimizer state for {len(missing) // 2} of G's "
+                              "variables; train_tracks can be widened for a fresh run only (set it back to "
+                              "go on with this one)")
     if missing or wrong:
         what = (f"'{wrong[0][0]}' is {wrong[0][1]} in the checkpoint, {wrong[0][2]} in the model" if wrong
                 else f"{len(missing)} variables are not in it, e.g. '{missing[0]}'")

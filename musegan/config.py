@@ -21,7 +21,7 @@ BINARIZE = ("hard", "bernoulli")
 FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
 
 # Keys whose default is null, and what they may hold.
-NULLABLE = {"condition_track": (str, int), "init_from": (str,)}
+NULLABLE = {"condition_track": (str, int), "init_from": (str,), "train_tracks": (list,)}
 
 
 class _Loader(yaml.SafeLoader):
@@ -191,6 +191,9 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
             bad(key, "must be at least 1")
     if not 0 <= config["ema_decay"] < 1:
         bad("ema_decay", f"must be in [0, 1) (e.g. 0.999; 0 = off), got {config['ema_decay']}")
+    tracks = config["train_tracks"]
+    if tracks is not None and not _list_of(tracks, str):
+        bad("train_tracks", f"must be a list of track names or null, got {_show(tracks)}")
     if config["critic_warmup_updates"] < 0:
         bad("critic_warmup_updates", "must be 0 or more")
     if not (math.isfinite(config["learning_rate"]) and config["learning_rate"] > 0):
@@ -240,5 +243,9 @@ def load_experiment(exp_dir: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     for p in files:
         if not p.is_file() and (p.exists() or p.is_symlink()):
             raise ConfigError(f"{p}: not a readable file")
-    config, params = (p if p.is_file() else None for p in files)
-    return load_config(config), load_params(params)
+    config_path, params_path = (p if p.is_file() else None for p in files)
+    config, params = load_config(config_path), load_params(params_path)
+    from musegan.design import trained_generator_scopes  # design reads configs: imported late
+
+    trained_generator_scopes(params, config["train_tracks"], str(config_path))
+    return config, params

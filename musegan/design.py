@@ -6,9 +6,10 @@ TensorFlow, musegan.train_jax for JAX), so the two cannot drift apart in what
 layers exist; each then only says how a layer computes. No TensorFlow, no JAX.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from musegan.config import condition_index
+from musegan.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,29 @@ def generated_tracks(params: dict) -> List[int]:
 def scope_names(params: dict) -> List[str]:
     """Lower-case track names: the variable scopes of per-track networks."""
     return [n.lower() for n in params["track_names"]]
+
+
+def trained_generator_scopes(params: dict, tracks: Optional[List[str]], source: str = "config") -> List[str]:
+    """Scopes under `Generator/` that a run updates: `[""]` (all of G) when `tracks` is None,
+    else each named track's private temporal and bar generators (`config.train_tracks`).
+
+    Fine-tuning one track this way leaves every other track's output, for the same
+    latent and condition, exactly as it was.
+    """
+    if tracks is None:
+        return [""]
+    if MODELS[params["multitrack"]].one_generator:
+        raise ConfigError(f"{source}: 'train_tracks' needs per-track generators; "
+                          f"{params['multitrack']} has one generator for all tracks")
+    names = scope_names(params)
+    generated = [names[i] for i in generated_tracks(params)]
+    if not tracks:
+        raise ConfigError(f"{source}: 'train_tracks' is empty (null trains the whole generator)")
+    for track in tracks:
+        if track.lower() not in generated:
+            raise ConfigError(f"{source}: 'train_tracks' names '{track}', not a generated track "
+                              f"(generated: {', '.join(generated)})")
+    return [f"{kind}/{t.lower()}/" for t in tracks for kind in ("temporal_private", "bar")]
 
 
 def discriminator_names(params: dict) -> List[str]:

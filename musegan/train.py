@@ -16,6 +16,7 @@ from tensorflow.python.ops import gen_nn_ops
 from musegan import checkpoint
 from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, check_shape, load_splits
+from musegan.design import trained_generator_scopes
 from musegan.errors import TrainingError
 from musegan.evaluate import abs_difference, dataset_metrics, goal_checks
 from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
@@ -146,19 +147,24 @@ class TrainGraph:
         self.g_z = latent()
         n_updates = len(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
         g_fake = model.generator(self.g_z, g_real[..., c] if c is not None else None, training=True)
-        bn_updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)[n_updates:]
+        scopes = tuple("Generator/" + s for s in trained_generator_scopes(params, config["train_tracks"]))
+        # a frozen part keeps its moving averages too, so its output is exactly as before
+        bn_updates = [u for u in v1.get_collection(v1.GraphKeys.UPDATE_OPS)[n_updates:]
+                      if u.op.inputs[0].op.name.startswith(scopes)]
         _, self.g_loss = gan_losses(config["gan_loss"], d_real, model.discriminator(g_fake))
 
         self.learning_rate = _learning_rate(self.step, config)
         adam = dict(learning_rate=self.learning_rate, beta1=config["adam_beta1"], beta2=config["adam_beta2"])
         g_vars = v1.trainable_variables("Generator/")
+        trained = [v for v in g_vars if v.op.name.startswith(scopes)]
         d_vars = v1.trainable_variables("Discriminator/")
         with v1.variable_scope("optimizers"):
             self.d_train = v1.train.AdamOptimizer(name="d_adam", **adam).minimize(self.d_loss, var_list=d_vars)
             with tf.control_dependencies(bn_updates):
                 self.g_train = v1.train.AdamOptimizer(name="g_adam", **adam).minimize(
-                    self.g_loss, var_list=g_vars, global_step=self.step)
-        self.n_params = {"generator": count_parameters(g_vars), "discriminator": count_parameters(d_vars)}
+                    self.g_loss, var_list=trained, global_step=self.step)
+        self.n_params = {"generator": count_parameters(g_vars), "discriminator": count_parameters(d_vars),
+                         "trained": count_parameters(trained)}
         self.ema, self.ema_reset = _generator_ema(g_vars, config["ema_decay"])
         if self.ema:
             with tf.control_dependencies([self.g_train]):
@@ -243,6 +249,8 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
             f"{params['condition_track']}, G {tg.n_params['generator']:,} / D "
             f"{tg.n_params['discriminator']:,} parameters, {len(train_data):,} training phrases"
             + (f", an EMA of G (decay {config['ema_decay']:g})" if tg.ema else "")
+            + (f", G trained only in {', '.join(config['train_tracks'])} ({tg.n_params['trained']:,} parameters)"
+               if config["train_tracks"] else "")
             + f"; step {step}/{config['steps']}")
         last = {"d_loss": float("nan"), "g_loss": float("nan")}
         if any(n.startswith("Discriminator/") for n in left_fresh) and not _critic_warmup(

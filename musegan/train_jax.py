@@ -507,6 +507,10 @@ class Trainer:
         self.model = MuseGANJax(params)
         self.specs = self.model.variable_specs()
         self.g_names = [n for n in self.specs if n.startswith("Generator/") and not n.endswith(MOVING)]
+        # the G variables (and batch-norm scopes) a G update changes: `train_tracks`, as TrainGraph
+        self.trained_scopes = tuple("Generator/" + s for s in
+                                    design.trained_generator_scopes(params, config["train_tracks"]))
+        self.trained_names = [n for n in self.g_names if n.startswith(self.trained_scopes)]
         self.bn_names = [n for n in self.specs if n.endswith(MOVING)]
         self.d_names = [n for n in self.specs if n.startswith("Discriminator/")]
         self.shape = tuple(params["data_shape"])
@@ -521,7 +525,7 @@ class Trainer:
         g = {n: values[n] for n in self.g_names}
         d = {n: values[n] for n in self.d_names}
         state = {"g": g, "bn": {n: values[n] for n in self.bn_names}, "d": d,
-                 "g_adam": adam_init(g, b1, b2), "d_adam": adam_init(d, b1, b2),
+                 "g_adam": adam_init({n: g[n] for n in self.trained_names}, b1, b2), "d_adam": adam_init(d, b1, b2),
                  "step": jnp.int32(0), "key": k_train}
         return self._with_ema(state)
 
@@ -600,7 +604,7 @@ class Trainer:
                 raise CheckpointError(f"{source}: '{name}' has shape {tuple(flat[name].shape)} in the state, "
                                       f"{shape} in the model; was params.yaml changed?")
         adam_names = {}
-        for who, names in (("d", self.d_names), ("g", self.g_names)):
+        for who, names in (("d", self.d_names), ("g", self.trained_names)):
             slot, p1, p2 = ADAM_TF[who]
             adam_names[who] = ([f"optimizers/{n}/{slot}" for n in names] + [f"optimizers/{n}/{slot}_1" for n in names]
                                + [p1, p2])
@@ -622,11 +626,12 @@ class Trainer:
                 notes.append(f"the EMA of G starts from G's weights ({source} has no complete EMA)")
         elif ema_present:
             notes.append(f"{source}'s EMA of G is not used (EMA off): training goes on from its live G")
-        for who, names in (("d", self.d_names), ("g", self.g_names)):
+        for who, names in (("d", self.d_names), ("g", self.trained_names)):
             present = [n for n in adam_names[who] if n in flat]
             slot, p1, p2 = ADAM_TF[who]
             if not present:
-                state[f"{who}_adam"] = adam_init(state[who], self.config["adam_beta1"], self.config["adam_beta2"])
+                state[f"{who}_adam"] = adam_init({n: state[who][n] for n in names}, self.config["adam_beta1"],
+                                                 self.config["adam_beta2"])
                 notes.append(f"{who.upper()} Adam restarts (no optimizer state in {source})")
                 continue
             if len(present) != len(adam_names[who]):
@@ -693,11 +698,15 @@ class Trainer:
         """G's Adam step, the batch-norm moving averages from the G step's own batch
         statistics, step + 1 (TrainGraph.g_train)."""
         lr = learning_rate(state["step"], self.config)
-        g, slots = adam_update(state["g"], grads, state["g_adam"], lr, self.config["adam_beta1"],
-                               self.config["adam_beta2"])
+        trained, slots = adam_update({n: state["g"][n] for n in self.trained_names},
+                                     {n: grads[n] for n in self.trained_names}, state["g_adam"], lr,
+                                     self.config["adam_beta1"], self.config["adam_beta2"])
+        g = {**state["g"], **trained}
         decay = jnp.float32(1.0 - BN_MOMENTUM)
         bn = dict(state["bn"])
         for scope, (mean, var) in stats.items():
+            if not scope.startswith(self.trained_scopes):
+                continue
             for suffix, value in (("/moving_mean", mean), ("/moving_variance", var)):
                 moving = bn[scope + suffix]
                 bn[scope + suffix] = moving - decay * (moving - value)  # assign_sub, as ops.batch_norm

@@ -285,3 +285,43 @@ def test_split_fractions_are_checked(key):
     assert cfg.load_config(overrides={key: 0.5})[key] == 0.5
     with pytest.raises(ConfigError, match=rf"'{key}' must be in \[0, 1\)"):
         cfg.load_config(overrides={key: 1.0})
+
+
+def test_train_tracks_updates_only_those_tracks_generators(tmp_path):
+    """`train_tracks: [drums]` changes the drums' private generators (weights and batch-norm
+    averages) and leaves every other G variable, shared ones included, exactly as it was."""
+    params = {"multitrack": "hybrid", "condition_track": "piano"}
+    exp = make_experiment(tmp_path, "drums_only", params=params, config={"train_tracks": ["Drums"]})
+    logs = []
+    train(exp, steps=0, log=logs.append)
+    before = _reader(exp)
+    train(exp, steps=2, log=logs.append)
+    after = _reader(exp)
+    names = [n for n in after.get_variable_to_shape_map() if n.startswith("Generator/") and "adam" not in n]
+    changed = {n for n in names if not np.array_equal(before.get_tensor(n), after.get_tensor(n))}
+    drums = {n for n in names if n.startswith(("Generator/bar/drums/", "Generator/temporal_private/drums/"))}
+    assert changed and changed <= drums, sorted(changed - drums)[:5]
+    assert any(n.endswith("moving_mean") for n in changed)
+    assert any("G trained only in Drums" in line for line in logs), logs
+
+    # the optimizer keeps state for the trained variables only: widening is for a fresh run
+    (exp / "config.yaml").write_text((exp / "config.yaml").read_text().replace("- Drums", "- Drums\n- Bass"))
+    proc = subprocess.run([sys.executable, "-m", "musegan", "train", str(exp), "--steps", "3"],
+                          capture_output=True, text=True)
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and "train_tracks can be widened for a fresh run only" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("params, tracks, message", [
+    ({"multitrack": "hybrid", "condition_track": "piano"}, ["piano"], "'piano', not a generated track"),
+    ({"multitrack": "hybrid", "condition_track": "piano"}, [], "is empty"),
+    ({"multitrack": "composer"}, ["drums"], "needs per-track generators"),
+    ({"multitrack": "hybrid"}, "drums", "must be list or null"),
+])
+def test_train_tracks_errors_are_one_line(tmp_path, params, tracks, message):
+    exp = make_experiment(tmp_path, params=params, config={"train_tracks": tracks})
+    proc = subprocess.run([sys.executable, "-m", "musegan", "train", str(exp)], capture_output=True, text=True)
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and "train_tracks" in lines[0] and message in lines[0], proc.stderr

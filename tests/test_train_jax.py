@@ -240,6 +240,29 @@ def test_training_iteration_matches_tf(case):
     assert not any(n.endswith(("moving_mean", "moving_variance", "_power")) for n in off), off
 
 
+def test_train_tracks_updates_only_those_tracks_and_names_the_state_as_tf():
+    """`train_tracks: [drums]`: one G update changes the drums' private generators (weights,
+    moving averages) and nothing else of G; the state's names, Adam slots included, are
+    those of TF's TrainGraph for the same config (Adam only for the trained variables)."""
+    params = cfg.load_params(overrides={**TINY_PARAMS, **CASES["hybrid-conditional"]})
+    config = cfg.load_config(overrides={**TINY_CONFIG, "batch_size": BATCH, "train_tracks": ["drums"]})
+    with tf.Graph().as_default():
+        TrainGraph(params, config, pack(_phrases()))
+        tf_names = {v.op.name for v in v1.global_variables()}
+    trainer = tj.Trainer(params, config)
+    state = trainer.init_state(jax.random.PRNGKey(0))
+    assert set(trainer.to_flat(state, with_adam=True)) == tf_names
+    rng = np.random.default_rng(0)
+    g_real = jnp.asarray(np.where(_phrases(BATCH) > 0, 1.0, -1.0).astype(np.float32))
+    g_z = jnp.asarray(rng.standard_normal((BATCH, trainer.model.latent_size)).astype(np.float32))
+    after, _ = jax.jit(trainer.g_update)(state, g_real, g_z)
+    before, after = trainer.to_flat(state), trainer.to_flat(after)
+    changed = {n for n in before if n.startswith("Generator/") and not np.array_equal(before[n], after[n])}
+    drums = {n for n in before if n.startswith(("Generator/bar/drums/", "Generator/temporal_private/drums/"))}
+    assert changed and changed <= drums, sorted(changed - drums)[:5]
+    assert any(n.endswith("moving_mean") for n in changed)
+
+
 def test_adam_matches_tf_adam_optimizer():
     rng = np.random.default_rng(0)
     x0 = rng.normal(size=(3, 4)).astype(np.float32)
