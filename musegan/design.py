@@ -81,15 +81,15 @@ def scope_names(params: dict) -> List[str]:
     return [n.lower() for n in params["track_names"]]
 
 
-def trained_generator_scopes(params: dict, tracks: Optional[List[str]], source: str = "config") -> List[str]:
-    """Scopes under `Generator/` that a run updates: `[""]` (all of G) when `tracks` is None,
+def trained_generator_scopes(params: dict, tracks: Optional[List[str]], source: str = "config") -> Tuple[str, ...]:
+    """Name prefixes of the G variables a run updates: `("Generator/",)` when `tracks` is None,
     else each named track's private temporal and bar generators (`config.train_tracks`).
 
     Fine-tuning one track this way leaves every other track's output, for the same
     latent and condition, exactly as it was.
     """
     if tracks is None:
-        return [""]
+        return ("Generator/",)
     if MODELS[params["multitrack"]].one_generator:
         raise ConfigError(f"{source}: 'train_tracks' needs per-track generators; "
                           f"{params['multitrack']} has one generator for all tracks")
@@ -101,7 +101,7 @@ def trained_generator_scopes(params: dict, tracks: Optional[List[str]], source: 
         if track.lower() not in generated:
             raise ConfigError(f"{source}: 'train_tracks' names '{track}', not a generated track "
                               f"(generated: {', '.join(generated)})")
-    return [f"{kind}/{t.lower()}/" for t in tracks for kind in ("temporal_private", "bar")]
+    return tuple(f"Generator/{kind}/{t.lower()}/" for t in tracks for kind in ("temporal_private", "bar"))
 
 
 def discriminator_names(params: dict) -> List[str]:

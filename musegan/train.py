@@ -147,7 +147,7 @@ class TrainGraph:
         self.g_z = latent()
         n_updates = len(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
         g_fake = model.generator(self.g_z, g_real[..., c] if c is not None else None, training=True)
-        scopes = tuple("Generator/" + s for s in trained_generator_scopes(params, config["train_tracks"]))
+        scopes = trained_generator_scopes(params, config["train_tracks"])
         # a frozen part keeps its moving averages too, so its output is exactly as before
         bn_updates = [u for u in v1.get_collection(v1.GraphKeys.UPDATE_OPS)[n_updates:]
                       if u.op.inputs[0].op.name.startswith(scopes)]

@@ -508,8 +508,7 @@ class Trainer:
         self.specs = self.model.variable_specs()
         self.g_names = [n for n in self.specs if n.startswith("Generator/") and not n.endswith(MOVING)]
         # the G variables (and batch-norm scopes) a G update changes: `train_tracks`, as TrainGraph
-        self.trained_scopes = tuple("Generator/" + s for s in
-                                    design.trained_generator_scopes(params, config["train_tracks"]))
+        self.trained_scopes = design.trained_generator_scopes(params, config["train_tracks"])
         self.trained_names = [n for n in self.g_names if n.startswith(self.trained_scopes)]
         self.bn_names = [n for n in self.specs if n.endswith(MOVING)]
         self.d_names = [n for n in self.specs if n.startswith("Discriminator/")]
