@@ -174,22 +174,24 @@ def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
                           f"nor {shipped}); train one with `musegan train {exp_dir}`")
 
 
-def _read(path: str) -> "_CheckpointWeights":
-    """The variables of the checkpoint `path`, read as asked for (G's EMA where kept)."""
+def _read(path: str, ema: bool = True) -> "_CheckpointWeights":
+    """The variables of the checkpoint `path`, read as asked for (G's EMA where kept, unless
+    `ema` is False: then G's live weights, the ones the optimizer updates)."""
     try:
         reader = tf.train.load_checkpoint(path)
         shapes = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({_message(e) if isinstance(e, tf.errors.OpError) else e})") from None
-    return _CheckpointWeights(reader, shapes, path)
+    return _CheckpointWeights(reader, shapes, path, ema)
 
 
-def averaged_generator(exp_dir: Path, steps: Sequence[int], names: Sequence[str]) -> Dict[str, np.ndarray]:
-    """The mean of the generator variables `names` (G's EMA where kept) over the experiment's
-    checkpoints at `steps`: checkpoint averaging, as `musegan average-states` of the states
-    `export-state --step` writes (`state.mean_of`), in one pass over the checkpoints."""
+def averaged_generator(exp_dir: Path, steps: Sequence[int], names: Sequence[str],
+                       ema: bool = True) -> Dict[str, np.ndarray]:
+    """The mean of the generator variables `names` (G's EMA where kept and `ema`) over the
+    experiment's checkpoints at `steps`: checkpoint averaging, as `musegan average-states` of the
+    states `export-state --step` writes (`state.mean_of`), in one pass over the checkpoints."""
     model_dir = Path(exp_dir) / "model"
-    readers = [_read(at_step(model_dir, step)) for step in steps]  # every step checked before any is read
+    readers = [_read(at_step(model_dir, step), ema) for step in steps]  # every step checked before any is read
     return {n: mean_of([r[n] for r in readers]) for n in names}
 
 
@@ -213,13 +215,13 @@ def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> List
 class _CheckpointWeights(Mapping):
     """Variables of a checkpoint, read one at a time as the graph asks for them."""
 
-    def __init__(self, reader, shapes, path: str):
-        self._reader, self._shapes, self._path = reader, shapes, path
+    def __init__(self, reader, shapes, path: str, ema: bool = True):
+        self._reader, self._shapes, self._path, self._ema = reader, shapes, path, ema
 
     def __getitem__(self, name):
         if name not in self._shapes:
             raise KeyError(name)
-        if EMA + name in self._shapes:  # the averaged generator is the one to play
+        if self._ema and EMA + name in self._shapes:  # the averaged generator is the one to play
             name = EMA + name
         try:
             return self._reader.get_tensor(name)
@@ -254,12 +256,20 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
     return custom_getter
 
 
-def generator_to_ship(exp_dir: Path, names, steps: Optional[Sequence[int]] = None) -> Dict[str, np.ndarray]:
+def generator_to_ship(exp_dir: Path, names, steps: Optional[Sequence[int]] = None,
+                      ema: bool = True) -> Dict[str, np.ndarray]:
     """The generator variables `names` of the experiment's latest checkpoint, or their mean over
-    its checkpoints at `steps` (`averaged_generator`): what `musegan export` writes."""
+    its checkpoints at `steps` (`averaged_generator`): what `musegan export` writes. `ema=False`
+    takes G's live weights where the checkpoints keep an EMA too."""
     if steps:
-        return averaged_generator(exp_dir, steps, names)
-    weights, _ = generator_weights(exp_dir)
+        return averaged_generator(exp_dir, steps, names, ema)
+    if not ema:
+        path = latest(Path(exp_dir) / "model")
+        if path is None:
+            raise CheckpointError(f"{exp_dir}: no checkpoint in {Path(exp_dir) / 'model'} to take live weights from")
+        weights = _read(path, ema=False)
+    else:
+        weights, _ = generator_weights(exp_dir)
     return {name: np.asarray(weights[name]) for name in names}
 
 

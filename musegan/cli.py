@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", default=None, metavar="FIRST:LAST:EVERY",
                    help="the mean of the generators (their EMA where kept) at these checkpoint steps, e.g. "
                         "2000:3600:200 or 2000,2400,3000 (default: the latest checkpoint alone)")
+    p.add_argument("--live", action="store_true",
+                   help="take the generator's live weights, not the EMA the checkpoints keep (ema_decay): "
+                        "averaging smooths away rare figures, e.g. off-grid drum hits")
     p.add_argument("--to", type=Path, default=None, metavar="DIR",
                    help="write DIR/pretrained/generator.npz and EXP_DIR's yaml files into DIR: a folder that "
                         "generates, accompanies and evaluates with these weights (EXP_DIR itself uses its "

@@ -223,7 +223,7 @@ def interpolate_main(args) -> Path:
 
 
 def export_main(args) -> Path:
-    """`musegan export EXP_DIR [--steps A:B:K] [--to DIR]`: the generator of the latest checkpoint
+    """`musegan export EXP_DIR [--steps A:B:K] [--live] [--to DIR]`: the generator of the latest checkpoint
     (or the mean over the checkpoints at `--steps`) -> pretrained/generator.npz of EXP_DIR, or of
     DIR with EXP_DIR's yaml files beside it (a folder that generates with these weights)."""
     exp_dir = Path(args.exp_dir)
@@ -234,12 +234,13 @@ def export_main(args) -> Path:
     copies = {} if target == exp_dir else _experiment_files(exp_dir, target)
     gen = Generator(exp_dir)
     gen.close()
-    weights = checkpoint.generator_to_ship(exp_dir, gen.weight_names, steps)  # all checks pass before any write
+    # all checks pass before any write
+    weights = checkpoint.generator_to_ship(exp_dir, gen.weight_names, steps, ema=not args.live)
     for path, text in copies.items():
         io.save_text(path, text)
     save_generator(out, weights)
     source = (f"the mean of {len(steps)} checkpoints of {exp_dir / 'model'} (steps {steps[0]}-{steps[-1]})"
-              if steps else gen.source)
+              if steps else gen.source) + (" (live weights, not their EMA)" if args.live else "")
     print(f"{out}: generator weights from {source} ({out.stat().st_size / 1e6:.1f} MB)")
     return out
 

@@ -155,7 +155,7 @@ def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
 
     source = make_experiment(tmp_path, "source")
     train(source, steps=1, log=lambda *_: None)
-    export_main(argparse.Namespace(exp_dir=str(source), overwrite=False, steps=None, to=None))
+    export_main(argparse.Namespace(exp_dir=str(source), overwrite=False, steps=None, to=None, live=False))
     for f in (source / "model").iterdir():
         f.unlink()
     exp = make_experiment(tmp_path, "warm", config={**CONFIG, "init_from": str(source),

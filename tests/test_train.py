@@ -137,7 +137,7 @@ def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, t
 
     shipped = tmp_path / "shipped"
     shutil.copytree(trained_source, shipped)
-    export_main(argparse.Namespace(exp_dir=str(shipped), overwrite=False, steps=None, to=None))
+    export_main(argparse.Namespace(exp_dir=str(shipped), overwrite=False, steps=None, to=None, live=False))
     shutil.rmtree(shipped / "model")
     weights, logs = {}, {}
     for updates in (0, 3):
@@ -217,6 +217,20 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, cap
         for n in moving:
             np.testing.assert_allclose(f[n], (one.get_tensor(n) + two.get_tensor(n)) / 2, rtol=1e-6, err_msg=n)
     assert (tmp_path / "avg" / "params.yaml").read_text() == (exp / "params.yaml").read_text()
+    # --live: the weights the optimizer updated, not their EMA (alone, or averaged over steps)
+    cli(["export", str(exp), "--live", "--to", str(tmp_path / "live")])
+    assert "live weights, not their EMA" in capsys.readouterr().out
+    cli(["export", str(exp), "--live", "--steps", "1,2", "--to", str(tmp_path / "live_avg")])
+    with np.load(tmp_path / "live" / "pretrained" / "generator.npz") as f, \
+            np.load(tmp_path / "live_avg" / "pretrained" / "generator.npz") as h:
+        for n in g:
+            np.testing.assert_array_equal(f[n], compact(n, two.get_tensor(n)), err_msg=n)
+            mean = ((one.get_tensor(n).astype(np.float64) + two.get_tensor(n)) / 2).astype(np.float32)
+            np.testing.assert_array_equal(h[n], compact(n, mean), err_msg=n)
+    with pytest.raises(SystemExit):  # shipped weights alone keep no live weights apart
+        cli(["export", str(tmp_path / "avg"), "--live", "--to", str(tmp_path / "no_live")])
+    assert "no checkpoint in" in capsys.readouterr().err
+    assert not (tmp_path / "no_live").exists()
     assert generate_phrases(tmp_path / "avg", 2).shape == (2, *TINY_PARAMS["data_shape"])
     with pytest.raises(SystemExit):  # a step that is not there: one line, nothing written
         cli(["export", str(exp), "--steps", "1:7:3", "--to", str(tmp_path / "bad")])
