@@ -239,8 +239,13 @@ def export_main(args) -> Path:
     for path, text in copies.items():
         io.save_text(path, text)
     save_generator(out, weights)
-    source = (f"the mean of {len(steps)} checkpoints of {exp_dir / 'model'} (steps {steps[0]}-{steps[-1]})"
-              if steps else gen.source) + (" (live weights, not their EMA)" if args.live else "")
+    if not steps:
+        source = gen.source
+    elif len(steps) == 1:
+        source = f"the checkpoint of {exp_dir / 'model'} at step {steps[0]}"
+    else:
+        source = f"the mean of {len(steps)} checkpoints of {exp_dir / 'model'} (steps {steps[0]}-{steps[-1]})"
+    source += " (live weights, not their EMA)" if args.live else ""
     print(f"{out}: generator weights from {source} ({out.stat().st_size / 1e6:.1f} MB)")
     return out
 

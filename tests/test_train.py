@@ -221,6 +221,11 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, cap
     cli(["export", str(exp), "--live", "--to", str(tmp_path / "live")])
     assert "live weights, not their EMA" in capsys.readouterr().out
     cli(["export", str(exp), "--live", "--steps", "1,2", "--to", str(tmp_path / "live_avg")])
+    cli(["export", str(exp), "--live", "--steps", "1", "--to", str(tmp_path / "live1")])
+    assert f"from the checkpoint of {exp / 'model'} at step 1 (live weights" in capsys.readouterr().out
+    with np.load(tmp_path / "live1" / "pretrained" / "generator.npz") as f:
+        for n in g:
+            np.testing.assert_array_equal(f[n], compact(n, one.get_tensor(n)), err_msg=n)
     with np.load(tmp_path / "live" / "pretrained" / "generator.npz") as f, \
             np.load(tmp_path / "live_avg" / "pretrained" / "generator.npz") as h:
         for n in g:
