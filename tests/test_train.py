@@ -223,13 +223,12 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, cap
     cli(["export", str(exp), "--live", "--steps", "1,2", "--to", str(tmp_path / "live_avg")])
     cli(["export", str(exp), "--live", "--steps", "1", "--to", str(tmp_path / "live1")])
     assert f"from the checkpoint of {exp / 'model'} at step 1 (live weights" in capsys.readouterr().out
-    with np.load(tmp_path / "live1" / "pretrained" / "generator.npz") as f:
-        for n in g:
-            np.testing.assert_array_equal(f[n], compact(n, one.get_tensor(n)), err_msg=n)
     with np.load(tmp_path / "live" / "pretrained" / "generator.npz") as f, \
-            np.load(tmp_path / "live_avg" / "pretrained" / "generator.npz") as h:
+            np.load(tmp_path / "live_avg" / "pretrained" / "generator.npz") as h, \
+            np.load(tmp_path / "live1" / "pretrained" / "generator.npz") as at1:
         for n in g:
             np.testing.assert_array_equal(f[n], compact(n, two.get_tensor(n)), err_msg=n)
+            np.testing.assert_array_equal(at1[n], compact(n, one.get_tensor(n)), err_msg=n)
             mean = ((one.get_tensor(n).astype(np.float64) + two.get_tensor(n)) / 2).astype(np.float32)
             np.testing.assert_array_equal(h[n], compact(n, mean), err_msg=n)
     with pytest.raises(SystemExit):  # shipped weights alone keep no live weights apart
