@@ -384,7 +384,8 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, ho
     """
     t0 = time.perf_counter()
     with quiet_stderr():
-        from musegan.inference import Generator, binarize
+        from musegan.inference import Generator
+        from musegan.output import to_notes
 
         gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
         try:
@@ -396,7 +397,7 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, ho
             t2 = time.perf_counter()
         finally:
             gen.close()
-    return binarize(raw, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
+    return to_notes(raw, gen.params, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
 
 
 def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:

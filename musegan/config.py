@@ -131,6 +131,25 @@ def condition_index(params: Dict[str, Any], source: str = "params") -> Optional[
     return names.index(track.lower())
 
 
+def monophonic_indices(params: Dict[str, Any], source: str = "params") -> Tuple[int, ...]:
+    """Indices of `monophonic_tracks`: generated, non-drum tracks that play one pitch at a time."""
+    names = [n.lower() for n in params["track_names"]]
+    indices = []
+    for track in params["monophonic_tracks"]:
+        if not isinstance(track, str) or track.lower() not in names:
+            raise ConfigError(f"{source}: 'monophonic_tracks' entry {_show(track)} is not a track "
+                              f"(tracks: {', '.join(params['track_names'])})")
+        i = names.index(track.lower())
+        if params["is_drums"][i]:
+            raise ConfigError(f"{source}: 'monophonic_tracks' entry '{track}' is a drum track, "
+                              "which sounds several drums at once")
+        if i == condition_index(params, source):
+            raise ConfigError(f"{source}: 'monophonic_tracks' entry '{track}' is the condition track, "
+                              "which is given, not generated")
+        indices.append(i)
+    return tuple(indices)
+
+
 def _list_of(value, kind, length=None) -> bool:
     return (isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) or
                                             (kind is bool and isinstance(v, bool)) for v in value)
@@ -174,6 +193,7 @@ def validate_params(params: Dict[str, Any], source: str = "params") -> Dict[str,
     index = condition_index(params, source)
     if index is not None and n_tracks < 2:
         bad("condition_track", "needs at least two tracks")
+    monophonic_indices(params, source)
     return params
 
 

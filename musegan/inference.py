@@ -18,6 +18,7 @@ from musegan import checkpoint, image, io, midi
 from musegan.config import condition_index, load_experiment
 from musegan.errors import DataError, UsageError
 from musegan.model import MuseGAN
+from musegan.output import to_notes
 from musegan.state import save_generator
 
 v1 = tf.compat.v1
@@ -72,14 +73,6 @@ class Generator:
         self.sess.close()
 
 
-def binarize(x: np.ndarray, mode: str, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-    """[-1, 1] -> bool: `hard` thresholds at 0; `bernoulli` samples with p = (x + 1) / 2."""
-    if mode == "hard":
-        return x > 0
-    rng = rng if rng is not None else np.random.default_rng()
-    return rng.random(x.shape, dtype=np.float32) < (x + 1) / 2
-
-
 def truncated_normal(rng: np.random.Generator, shape, lower: float, upper: float) -> np.ndarray:
     """Standard normal samples restricted to [lower, upper]."""
     from scipy.stats import truncnorm
@@ -98,7 +91,7 @@ def generate_phrases(exp_dir: Path, n_phrases: int, conditions: Optional[np.ndar
     try:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n_phrases, gen.latent_size)).astype(np.float32)
-        return binarize(gen(z, conditions), binarization, rng)
+        return to_notes(gen(z, conditions), gen.params, binarization, rng)
     finally:
         gen.close()
 
@@ -157,7 +150,7 @@ def save_results(out: Path, run: int, raw: np.ndarray, params: dict, rows: int, 
     io.save_npy(out / "arrays" / f"fake_x_{run}.npy", raw.astype(np.float32))
     results = {}
     for suffix, mode in BINARIZATIONS.items():
-        x = binarize(raw, mode, rng)
+        x = to_notes(raw, params, mode, rng)
         name = f"fake_x_{suffix}_{run}"
         results[name] = x
         io.save_npy(out / "arrays" / f"{name}.npy", x)

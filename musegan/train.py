@@ -21,6 +21,7 @@ from musegan.errors import TrainingError
 from musegan.evaluate import abs_difference, dataset_metrics, goal_checks
 from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
 from musegan.model import MuseGAN, count_parameters
+from musegan.output import to_notes
 from musegan.state import EMA
 
 v1 = tf.compat.v1
@@ -349,7 +350,7 @@ def _sample_feed(tg: TrainGraph, config: dict, params: dict, data: PackedPhrases
 def _save_samples(sess, tg: TrainGraph, feed: dict, exp_dir: Path, step: int, params: dict) -> np.ndarray:
     from musegan.inference import save_phrases
 
-    x = sess.run(tg.samples, feed) > 0
+    x = to_notes(sess.run(tg.samples, feed), params)
     save_phrases(exp_dir / "results" / "training", f"step{step:07d}", x, params)
     return x
 
@@ -367,7 +368,7 @@ def _evaluate(sess, tg: TrainGraph, config: dict, params: dict, data: PackedPhra
         feed = {tg.sample_z: rng.standard_normal((k, tg.model.latent_size)).astype(np.float32)}
         if c is not None:
             feed[tg.sample_condition] = data.unpack(rng.integers(0, len(data), k))[..., c] * 2.0 - 1.0
-        chunks.append(sess.run(tg.samples, feed) > 0)
+        chunks.append(to_notes(sess.run(tg.samples, feed), params))
     return all_metrics(np.concatenate(chunks), params)
 
 

@@ -63,6 +63,7 @@ from musegan.config import condition_index, load_experiment
 from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_splits
 from musegan.errors import CheckpointError, MuseganError, TrainingError, UsageError
 from musegan.loop import Stop, duration, exit_if_stopped
+from musegan.output import to_notes
 from musegan.state import (EMA, STEP, load_generator, load_state, save_generator, save_state,  # noqa: F401 (EMA re-exported)
                            state_step, warm_start_values)
 
@@ -781,7 +782,7 @@ class Selector:
             phrases = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))
             self.condition = jnp.asarray(phrases[..., c], jnp.float32) * 2.0 - 1.0
             self.data_gap = self._following_gap(phrases, metrics.all_metrics(phrases, self.params))
-        self._generate = jax.jit(lambda g, bn, z, cond: trainer.generate(g, bn, z, cond, training=False)[0] > 0)
+        self._generate = jax.jit(lambda g, bn, z, cond: trainer.generate(g, bn, z, cond, training=False)[0])
         self.best: Optional[Tuple[int, float]] = None
         self.best_rank: Optional[Tuple[bool, int, float]] = None
         self.best_step: Optional[int] = None
@@ -795,7 +796,7 @@ class Selector:
         """((goal count, distance sum), number of goal metrics, following gap, extras) of a
         state's generator. Outside the goal: the gap (`metrics.following_gap`, None for an
         unconditional model) and, in extras, the on-drums rates when the model has drums."""
-        x = np.asarray(self._generate(state["g"], state["bn"], self.z, self.condition))
+        x = to_notes(np.asarray(self._generate(state["g"], state["bn"], self.z, self.condition)), self.params)
         m = metrics.all_metrics(x, self.params)
         difference = abs_difference(m, self.reference)
         met, missed = goal_checks(difference, self.params)

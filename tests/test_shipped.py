@@ -3,10 +3,11 @@ conditional ones accompany the example of their given track, the others generate
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pretty_midi
 import pytest
 
-from musegan.config import condition_index, load_experiment
+from musegan.config import condition_index, load_experiment, monophonic_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p.parents[1] for p in (ROOT / "exp").rglob("pretrained/generator.npz"))
@@ -41,6 +42,14 @@ def test_shipped_model_makes_music(exp, tmp_path):
         generated = [i for i in pm.instruments if i.name != params["track_names"][c]]
         assert len(generated) == len(params["track_names"]) - 1
         assert all(len(i.notes) > 0 for i in generated)
+        # one note at a time: a note may reach one step into the next, the note-end rest of the
+        # pianoroll undone in MIDI (midi.roll_to_midi), never further
+        times, tempi = pm.get_tempo_changes()
+        step = lambda t: 60 / tempi[np.searchsorted(times, t, side="right") - 1] / params["beat_resolution"]
+        for t in monophonic_indices(params):
+            notes = sorted(next(i for i in generated if i.name == params["track_names"][t]).notes,
+                           key=lambda n: n.start)
+            assert len(notes) > 1 and all(a.end <= b.start + step(b.start) + 1e-6 for a, b in zip(notes, notes[1:]))
         # It follows the example: the generated pitched tracks' notes sit in the given harmony
         # at least twice as often as notes of random pitch would (measured 49-94% against
         # chance 16-31%); under a given drum part, most start on its hits (measured 83-91%).

@@ -737,6 +737,12 @@ def _(d, root):
     experiment(d, params={"condition_track": 7})
 
 
+@case("config_monophonic_drums", INFER, 2,
+      ["{d}/exp/params.yaml", "'monophonic_tracks' entry 'Drums' is a drum track"])
+def _(d, root):
+    experiment(d, params={"monophonic_tracks": ["Drums"]})
+
+
 @case("config_no_experiment", TRAIN, 2, ["{d}/exp", "no such experiment folder"])
 def _(d, root):
     d.mkdir(parents=True)
