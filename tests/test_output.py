@@ -50,3 +50,10 @@ def test_to_notes_applies_the_params_rules():
 def test_monophonic_tracks_are_checked(overrides, message):
     with pytest.raises(ConfigError, match=message):
         cfg.load_params(overrides=overrides)
+
+
+def test_equal_outputs_keep_the_lowest_pitch():
+    x = -np.ones((1, 1, 2, 12, 1), np.float32)
+    x[0, 0, :, [4, 7, 11], 0] = 1.0  # binary neurons: every sounding pitch at 1
+    notes = binarize(x, "hard", monophonic=(0,))
+    assert notes[0, 0, :, :, 0].nonzero()[1].tolist() == [4, 4]
