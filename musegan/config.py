@@ -134,6 +134,7 @@ def condition_index(params: Dict[str, Any], source: str = "params") -> Optional[
 def monophonic_indices(params: Dict[str, Any], source: str = "params") -> Tuple[int, ...]:
     """Indices of `monophonic_tracks`: generated, non-drum tracks that play one pitch at a time."""
     names = [n.lower() for n in params["track_names"]]
+    condition = condition_index(params, source)
     indices = []
     for track in params["monophonic_tracks"]:
         if not isinstance(track, str) or track.lower() not in names:
@@ -143,7 +144,7 @@ def monophonic_indices(params: Dict[str, Any], source: str = "params") -> Tuple[
         if params["is_drums"][i]:
             raise ConfigError(f"{source}: 'monophonic_tracks' entry '{track}' is a drum track, "
                               "which sounds several drums at once")
-        if i == condition_index(params, source):
+        if i == condition:
             raise ConfigError(f"{source}: 'monophonic_tracks' entry '{track}' is the condition track, "
                               "which is given, not generated")
         indices.append(i)
