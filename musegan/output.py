@@ -13,19 +13,38 @@ from musegan.config import monophonic_indices
 
 def binarize(x: np.ndarray, mode: str, rng: Optional[np.random.Generator] = None,
              monophonic: Sequence[int] = ()) -> np.ndarray:
-    """[-1, 1] `(..., n_pitches, n_tracks)` -> bool: `hard` thresholds at 0; `bernoulli`
-    samples with p = (x + 1) / 2. Tracks in `monophonic` then keep, at each step, only
-    the sounding pitch with the largest output."""
+    """[-1, 1] `(..., n_bars, n_steps, n_pitches, n_tracks)` -> bool: `hard` thresholds at 0;
+    `bernoulli` samples with p = (x + 1) / 2. Tracks in `monophonic` then play one note at a
+    time (`one_note_at_a_time`)."""
     if mode == "hard":
         notes = x > 0
     else:
         rng = rng if rng is not None else np.random.default_rng()
         notes = rng.random(x.shape, dtype=np.float32) < (x + 1) / 2
     for t in monophonic:
-        sounding = notes[..., t]
-        top = np.where(sounding, x[..., t], -np.inf).argmax(-1)
-        notes[..., t] = sounding & (np.arange(x.shape[-2]) == top[..., None])
+        notes[..., t] = one_note_at_a_time(notes[..., t], x[..., t])
     return notes
+
+
+def one_note_at_a_time(notes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Bool notes and raw output `(..., n_bars, n_steps, n_pitches)` -> the notes with, at each
+    step that sounds, only the pitch whose note is strongest: a note is a run of consecutive
+    active steps of one pitch within the phrase (bar lines do not split it, as QN counts
+    notes), its strength the mean output over the run. Choosing per note rather than per step
+    keeps a held octave one held note, not pieces that flip with the step's strongest pitch.
+    Equal strengths (binary neurons) keep the lowest pitch."""
+    *lead, n_bars, n_steps, n_pitches = notes.shape
+    s = notes.reshape(-1, n_bars * n_steps, n_pitches)
+    v = x.reshape(s.shape).astype(np.float64)
+    starts = s & ~np.pad(s, ((0, 0), (1, 0), (0, 0)))[:, :-1]
+    # one id per note: (phrase, pitch, how many notes of that pitch began up to this step)
+    ids = (np.arange(len(s))[:, None, None] * n_pitches + np.arange(n_pitches)) * (s.shape[1] + 1) \
+        + np.cumsum(starts, axis=1)
+    note = np.unique(ids[s], return_inverse=True)[1].ravel()
+    strength = np.full(s.shape, -np.inf)
+    strength[s] = (np.bincount(note, weights=v[s]) / np.bincount(note))[note]
+    kept = s & (np.arange(n_pitches) == strength.argmax(-1)[..., None])
+    return kept.reshape(notes.shape)
 
 
 def to_notes(x: np.ndarray, params: dict, mode: str = "hard",
