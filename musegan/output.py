@@ -33,16 +33,16 @@ def one_note_at_a_time(notes: np.ndarray, x: np.ndarray) -> np.ndarray:
     notes), its strength the mean output over the run. Choosing per note rather than per step
     keeps a held octave one held note, not pieces that flip with the step's strongest pitch.
     Equal strengths (binary neurons) keep the lowest pitch."""
-    *lead, n_bars, n_steps, n_pitches = notes.shape
+    *_, n_bars, n_steps, n_pitches = notes.shape
     s = notes.reshape(-1, n_bars * n_steps, n_pitches)
-    v = x.reshape(s.shape).astype(np.float64)
     starts = s & ~np.pad(s, ((0, 0), (1, 0), (0, 0)))[:, :-1]
-    # one id per note: (phrase, pitch, how many notes of that pitch began up to this step)
-    ids = (np.arange(len(s))[:, None, None] * n_pitches + np.arange(n_pitches)) * (s.shape[1] + 1) \
-        + np.cumsum(starts, axis=1)
-    note = np.unique(ids[s], return_inverse=True)[1].ravel()
+    phrase, _, pitch = np.nonzero(s)
+    # one id per note: (phrase, pitch, how many notes of that pitch began up to its step)
+    ids = (phrase * n_pitches + pitch) * (s.shape[1] + 1) + np.cumsum(starts, axis=1, dtype=np.int32)[s]
+    note = np.unique(ids, return_inverse=True)[1].ravel()
     strength = np.full(s.shape, -np.inf)
-    strength[s] = (np.bincount(note, weights=v[s]) / np.bincount(note))[note]
+    total = np.bincount(note, weights=x.reshape(s.shape)[s].astype(np.float64))
+    strength[s] = (total / np.bincount(note))[note]
     kept = s & (np.arange(n_pitches) == strength.argmax(-1)[..., None])
     return kept.reshape(notes.shape)
 
