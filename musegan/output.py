@@ -34,17 +34,16 @@ def one_note_at_a_time(notes: np.ndarray, x: np.ndarray) -> np.ndarray:
     keeps a held octave one held note, not pieces that flip with the step's strongest pitch.
     Equal strengths (binary neurons) keep the lowest pitch."""
     *_, n_bars, n_steps, n_pitches = notes.shape
-    s = notes.reshape(-1, n_bars * n_steps, n_pitches)
-    starts = s & ~np.pad(s, ((0, 0), (1, 0), (0, 0)))[:, :-1]
-    phrase, _, pitch = np.nonzero(s)
-    # one id per note: (phrase, pitch, how many notes of that pitch began up to its step)
-    ids = (phrase * n_pitches + pitch) * (s.shape[1] + 1) + np.cumsum(starts, axis=1, dtype=np.int32)[s]
-    note = np.unique(ids, return_inverse=True)[1].ravel()
+    # (phrase, pitch, time): each pitch's steps in order, so counting onsets numbers the notes
+    s = notes.reshape(-1, n_bars * n_steps, n_pitches).transpose(0, 2, 1)
+    onsets = s.copy()
+    onsets[..., 1:] &= ~s[..., :-1]
+    note = np.cumsum(onsets, dtype=np.int64)[s.ravel()] - 1
+    total = np.bincount(note, weights=x.reshape(-1, n_bars * n_steps, n_pitches).transpose(0, 2, 1)[s])
     strength = np.full(s.shape, -np.inf)
-    total = np.bincount(note, weights=x.reshape(s.shape)[s].astype(np.float64))
     strength[s] = (total / np.bincount(note))[note]
-    kept = s & (np.arange(n_pitches) == strength.argmax(-1)[..., None])
-    return kept.reshape(notes.shape)
+    kept = s & (np.arange(n_pitches)[:, None] == strength.argmax(1)[:, None])
+    return kept.transpose(0, 2, 1).reshape(notes.shape)
 
 
 def to_notes(x: np.ndarray, params: dict, mode: str = "hard",
