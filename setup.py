@@ -24,10 +24,10 @@ setup(
     package_data={"musegan": ["defaults/*.yaml"]},
     install_requires=requirements("requirements.txt"),
     extras_require={
-        # the JAX trainer (python -m musegan.train_jax) for machines with a GPU and no TensorFlow
+        # the JAX trainer (python -m musegan.training.jax_trainer) for machines with a GPU and no TensorFlow
         "jax": JAX,
         # tests/test_train_jax.py compares it with the TensorFlow graphs, so the tests need it
-        "test": ["pytest>=7", "hypothesis>=6.0", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0", *JAX],
+        "test": ["pytest>=7", "hypothesis>=6.0", "import-linter>=2.1", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0", *JAX],
     },
     entry_points={"console_scripts": ["musegan=musegan.cli:run"]},
     license="MIT",

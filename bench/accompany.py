@@ -49,9 +49,9 @@ def make_experiment(tmp: Path, density: float = 0.02, drum_density: float = 0.00
     import numpy as np
     import tensorflow as tf
 
-    from musegan import checkpoint
+    from musegan.weights import checkpoints
     from musegan.config import load_experiment
-    from musegan.model import MuseGAN
+    from musegan.nets.network import MuseGAN
 
     v1 = tf.compat.v1
     v1.disable_eager_execution()
@@ -76,7 +76,7 @@ def make_experiment(tmp: Path, density: float = 0.02, drum_density: float = 0.00
                 (bias,) = [v for v in variables if v.op.name.endswith(f"/{model.names[t]}/pitch_octave/bias")]
                 d = drum_density if params["is_drums"][t] else density
                 bias.load(np.full(bias.shape, -np.quantile(pre[..., t], 1 - d), np.float32), sess)
-            checkpoint.save(sess, checkpoint.saver(var_list=variables), exp / "model", 0)
+            checkpoints.save(sess, checkpoints.saver(var_list=variables), exp / "model", 0)
     return exp
 
 
@@ -91,12 +91,12 @@ def phases(exp: Path, song: Path, out: Path, repeats: int) -> dict:
     import numpy as np
 
     from musegan import accompany
-    from musegan.inference import Generator
+    from musegan.generate import Generator
 
     summary = accompany.accompany(song, exp, out, seed=0, overwrite=True, log=lambda *a: None)
     # The same batch again on a loaded model (what generate_s measures, repeated).
     from musegan.config import load_experiment
-    from musegan.midi import song_grid  # noqa: F401
+    from musegan.music.midi import song_grid  # noqa: F401
 
     gen = Generator(exp, batch_size=summary["phrases"])
     rng = np.random.default_rng(0)

@@ -39,7 +39,7 @@ def _block_notes(block: int, n: int, density: float, seed: int) -> np.ndarray:
 
 def make_sparse(path: Path, n: int, density: float, seed: int) -> int:
     """Stream a synthetic sparse npz; returns the number of notes."""
-    from musegan.data import write_sparse_npz_rows
+    from musegan.music.data import write_sparse_npz_rows
 
     shape = (n,) + PHRASE
     blocks = range((n + BLOCK - 1) // BLOCK)
@@ -56,7 +56,7 @@ def make_sparse(path: Path, n: int, density: float, seed: int) -> int:
 
 def child(path: str, cache: str) -> None:
     """Runs in a fresh interpreter: load, measure, save the cache; print one JSON line."""
-    from musegan import data
+    from musegan.music import data
 
     t = time.perf_counter()
     phrases = data.load_phrases(path)
@@ -120,7 +120,7 @@ def main() -> None:
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     if args.json:
-        from musegan.io import save_json
+        from musegan.atomic import save_json
 
         save_json(args.json, res)
 

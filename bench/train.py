@@ -38,7 +38,7 @@ def synthetic_phrases(n: int, shape, density: float = 0.005, seed: int = 0):
     """Packed random phrases without ever holding them dense."""
     import numpy as np
 
-    from musegan.data import PackedPhrases
+    from musegan.music.data import PackedPhrases
 
     n_bytes = -(-int(np.prod(shape)) // 8)
     packed = np.empty((n, n_bytes), np.uint8)
@@ -115,9 +115,9 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
     import musegan  # noqa: F401 (first: it sets TensorFlow's environment, read at its import)
     import tensorflow as tf
     from musegan import config as cfg
-    from musegan.data import load_phrases
-    from musegan.model import count_parameters
-    from musegan.train import TrainGraph, session_config
+    from musegan.music.data import load_phrases
+    from musegan.nets.network import count_parameters
+    from musegan.training.tf_trainer import TrainGraph, session_config
 
     v1 = tf.compat.v1
     v1.disable_eager_execution()
@@ -198,7 +198,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         from musegan.config import load_experiment
-        from musegan.data import save_cache
+        from musegan.music.data import save_cache
 
         shape = load_experiment(ROOT / "exp" / "default")[1]["data_shape"]
         cache = save_cache(Path(tmp) / "phrases.npz", synthetic_phrases(args.phrases, shape))

@@ -212,7 +212,7 @@ PARTS = tuple(PART_FILES)  # in the models' track order
 
 def write(path: Path, n_bars: int = 16, part: str = "piano") -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from musegan.io import atomic_path
+    from musegan.atomic import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:

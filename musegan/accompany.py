@@ -12,10 +12,10 @@
    may be given, comma-separated. Without it a one-part file is used as is and
    a several-part file uses its parts of the model's condition family, or
    stops with the list of its parts.
-2. The song's grid: its own tempo map, meters and downbeats (`midi.song_grid`,
+2. The song's grid: its own tempo map, meters and downbeats (`timing.song_grid`,
    moved onto displaced notes as `collect.align_to_grid` says), every beat cut
    into `beat_resolution` steps. The user's part is quantized onto it
-   (`midi.instrument_roll`, the training data's rules) as the condition track.
+   (`pianoroll.instrument_roll`, the training data's rules) as the condition track.
 3. Phrases: every run of consecutive 4/4 bars is cut into phrases of the
    model's `n_bars` bars; a run's last partial phrase is padded with silence
    and trimmed back after generation. Bars of other meters (and a partial
@@ -34,14 +34,14 @@
             with the input's tempo, meter and key events (and the rest of its
             conductor track), the user's part copied event for event from the
             input (notes, velocities, timing, program, controllers, names),
-            and the generated tracks (`midi.roll_to_tracks`, params'
+            and the generated tracks (`pianoroll.roll_to_tracks`, params'
             `track_names`, `programs`, `is_drums`; drums on channel 10, other
             tracks on channels the user's part does not use) with notes on the
             song's grid ticks, so they follow its tempo changes.
-   OUT.png  the whole result as a pianoroll (`image.song_image`, grayscale,
+   OUT.png  the whole result as a pianoroll (`images.song_image`, grayscale,
             tracks in params order, the user's part as quantized), bars padded
             to the longest bar so bar lines stay bar lines in mixed meters.
-   OUT.wav  with `--wav`, rendered by `musegan.audio.render`.
+   OUT.wav  with `--wav`, rendered by `musegan.music.audio.render`.
 
 TensorFlow is imported only once the input has been read and checked, so
 argument and input errors answer at once.
@@ -50,203 +50,31 @@ import contextlib
 import secrets
 import sys
 import time
-import warnings
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import mido
 import numpy as np
 
-from musegan import io, midi
-from musegan.cli import quiet_stderr
-from musegan.config import FAMILIES, condition_index, load_experiment
-from musegan.design import LATENTS, latent_size, latent_slices
+from musegan import atomic
+from musegan.config import condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
+from musegan.music import pianoroll, timing
+from musegan.music.song import Part, Song, part_events, pretty_of_tracks, read_song, select_parts, song_tracks, to_track
+from musegan.nets.spec import LATENTS, latent_size, latent_slices
+from musegan.runtime import quiet_stderr
 
 MIDI_SUFFIXES = (".mid", ".midi")
-# Meta events of the whole song: gathered into the output's conductor track.
-CONDUCTOR_META = ("set_tempo", "time_signature", "key_signature", "smpte_offset")
-CHOOSE = "choose with --track INDEX, NAME or FAMILY (comma-separate several)"
 # Phrases per session run: the whole song of up to 1024 bars in one; longer songs are split
 # inside the one generator call to bound memory (activations grow with the batch).
 MAX_BATCH = 256
 
 
-@dataclass(frozen=True)
-class Part:
-    """One part of the input: a track chunk with notes, or one channel of a chunk with several."""
-
-    index: int  # position in `parts`, what --track INDEX means
-    track: int  # the file's track chunk, from 0
-    channel: Optional[int]  # None: the whole chunk; else only this channel's events
-    name: str  # the chunk's track name ('' if none)
-    program: int
-    is_drum: bool
-    family: str  # one of FAMILIES
-    n_notes: int
-
-    @property
-    def label(self) -> str:
-        name = f"'{self.name}'" if self.name else "(unnamed)"
-        channel = f" channel {self.channel + 1}" if self.channel is not None else ""
-        return f"{self.index} {name}{channel} ({self.family}, {self.n_notes} notes)"
-
-
-@dataclass
-class Song:
-    """The input file, read: its mido file, parts and conductor events (absolute ticks)."""
-
-    path: Path
-    mido: mido.MidiFile
-    parts: List[Part]
-    conductor: List[Tuple[int, mido.Message]]
-    conductor_is_track0: bool  # track 0 holds no notes and became the conductor whole
-
-
 # --------------------------------------------------------------------------- reading
 
 
-def read_song(path: Path, config: dict) -> Song:
-    """Parse `path` (`midi.read_mido`) and list its parts; DataError for unreadable, corrupt,
-    oversized and note-less files."""
-    path = Path(path)
-    mf = midi.read_mido(path)  # every check a user's file needs: one line for each problem
-    import pretty_midi
-
-    parts = []
-    for number, track in enumerate(mf.tracks):
-        counts = Counter(m.channel for m in track if m.type == "note_on" and m.velocity > 0)
-        if not counts:
-            continue
-        name = next((m.name.strip() for m in track if m.type == "track_name"), "")
-        for channel in sorted(counts):
-            program = next((m.program for m in track if m.type == "program_change" and m.channel == channel), 0)
-            instrument = pretty_midi.Instrument(program=program, is_drum=channel == 9)
-            family = FAMILIES[midi.family_of(instrument, config, FAMILIES)]
-            parts.append(Part(index=len(parts), track=number, channel=channel if len(counts) > 1 else None,
-                              name=name, program=program, is_drum=channel == 9, family=family,
-                              n_notes=counts[channel]))
-    if not parts:
-        raise midi.MidiDataError(path, midi.EMPTY, "no notes")
-    track0 = not any(p.track == 0 for p in parts)
-    conductor = []
-    for number, track in enumerate(mf.tracks):
-        for tick, msg in _absolute(track):
-            if msg.type == "end_of_track":
-                continue
-            if (number == 0 and track0) or (msg.is_meta and msg.type in CONDUCTOR_META):
-                conductor.append((tick, msg))
-    conductor.sort(key=lambda e: e[0])  # stable: track order, then file order, at one tick
-    return Song(path=path, mido=mf, parts=parts, conductor=conductor, conductor_is_track0=track0)
-
-
-def _absolute(track) -> List[Tuple[int, mido.Message]]:
-    tick, out = 0, []
-    for msg in track:
-        tick += msg.time
-        out.append((tick, msg))
-    return out
-
-
-def _copy(msg: mido.Message, **overrides) -> mido.Message:
-    """A copy of a message read from a file: values already checked once, not again (mido's
-    checks cost more than the rest of reading a long song)."""
-    return msg.copy(**overrides) if msg.is_meta else msg.copy(skip_checks=True, **overrides)
-
-
-def _to_track(events: Sequence[Tuple[int, mido.Message]]) -> mido.MidiTrack:
-    """Absolute-tick events (sorted) -> a track of copies with delta times."""
-    track, last = mido.MidiTrack(), 0
-    for tick, msg in events:
-        track.append(_copy(msg, time=tick - last))
-        last = tick
-    return track
-
-
-def part_events(song: Song, part: Part) -> List[Tuple[int, mido.Message]]:
-    """The part's events, as in the input, less the song-wide meta events (they go to the conductor)."""
-    out = []
-    for tick, msg in _absolute(song.mido.tracks[part.track]):
-        if msg.is_meta and msg.type in CONDUCTOR_META:
-            continue
-        if part.channel is not None and hasattr(msg, "channel") and msg.channel != part.channel:
-            continue
-        out.append((tick, msg))
-    return out
-
-
-def select_parts(song: Song, spec: Optional[str], condition: str) -> List[Part]:
-    """The user's part(s): by `spec` (--track) or, without it, as the module docstring says.
-    Drum parts only condition a drums model: drum keys are not pitches."""
-    chosen = _select_parts(song, spec, condition)
-    if condition.lower() != "drums" and any(p.family == "drums" for p in chosen):
-        raise DataError(f"{song.path}: the part to accompany is drums, but this model is conditioned on "
-                        f"{condition.lower()} (drum keys are not pitches); give a {condition.lower()} part "
-                        f"with --track, or use exp/accompaniment/drums; tracks: "
-                        f"{'; '.join(p.label for p in song.parts)}")
-    return chosen
-
-
-def _select_parts(song: Song, spec: Optional[str], condition: str) -> List[Part]:
-    parts = song.parts
-    listing = f"tracks: {'; '.join(p.label for p in parts)}"
-    if spec is None:
-        if len(parts) == 1:
-            return parts
-        chosen = [p for p in parts if p.family == condition.lower()]
-        if not chosen:
-            raise UsageError(f"{song.path}: {len(parts)} tracks and none is {condition.lower()} (the model's "
-                             f"condition track); {CHOOSE}; {listing}")
-        return chosen
-    chosen = []
-    for token in (t.strip() for t in str(spec).split(",")):
-        if not token:
-            continue
-        if token.lstrip("-").isdigit():
-            index = int(token)
-            if not 0 <= index < len(parts):
-                raise UsageError(f"--track {token}: {song.path} has tracks 0..{len(parts) - 1}; {listing}")
-            found = [parts[index]]
-        else:
-            found = [p for p in parts if p.name.lower() == token.lower()]
-            if not found and token.lower() in FAMILIES:
-                found = [p for p in parts if p.family == token.lower()]
-                if not found:
-                    raise UsageError(f"--track {token}: {song.path} has no {token.lower()} track; {listing}")
-            if not found:
-                raise UsageError(f"--track {token}: no track of that index, name or family in {song.path}; "
-                                 f"{listing}")
-        chosen += [p for p in found if p not in chosen]
-    if not chosen:
-        raise UsageError(f"--track is empty; {CHOOSE}; {listing}")
-    return chosen
-
-
 # --------------------------------------------------------------------------- the song's grid
-
-
-def _pretty(tracks: Sequence[mido.MidiTrack], ticks_per_beat: int):
-    """PrettyMIDI of fresh copies of `tracks` (pretty_midi rewrites the messages it is given)."""
-    import pretty_midi
-
-    mf = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
-    mf.tracks.extend(mido.MidiTrack(_copy(m) for m in t) for t in tracks)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pretty_midi.PrettyMIDI(mido_object=mf)
-
-
-def song_tracks(song: Song) -> List[mido.MidiTrack]:
-    """The input as the output will have it: conductor first, song-wide meta events only there."""
-    tracks = [_to_track(song.conductor)]
-    for number, track in enumerate(song.mido.tracks):
-        if number == 0 and song.conductor_is_track0:
-            continue
-        tracks.append(_to_track([(t, m) for t, m in _absolute(track)
-                                 if not (m.is_meta and m.type in CONDUCTOR_META)]))
-    return tracks
 
 
 @dataclass
@@ -285,7 +113,7 @@ def _bar_list(bars: np.ndarray) -> str:
     return ", ".join(out)
 
 
-def _meters(grid: midi.Grid, n_bars: int) -> str:
+def _meters(grid: timing.Grid, n_bars: int) -> str:
     return ", ".join(sorted({f"{n}/{d}" for n, d in grid.bar_meters[:n_bars]}))
 
 
@@ -299,7 +127,7 @@ class Reading:
     tracks: List[mido.MidiTrack]  # the song as the output has it: conductor first
     chosen_tracks: List[mido.MidiTrack]  # the user's part(s), verbatim
     pm_song: object  # PrettyMIDI of `tracks`
-    grid: midi.Grid
+    grid: timing.Grid
     user: np.ndarray  # bool (grid.n_steps, n_pitches): the user's part, quantized
     song_bars: int  # bars up to the song's last note
     layout: Layout
@@ -331,13 +159,13 @@ def _read_input(input_path: Path, track: Optional[str], params: dict, config: di
         if track is not None and part.family != condition.lower():
             warn(f"using track {part.label} as the model's {condition} part")
     tracks = song_tracks(song)
-    pm_song = _pretty(tracks, song.mido.ticks_per_beat)
-    grid = midi.song_grid(pm_song, params["beat_resolution"], align=config["collect"]["align_to_grid"])
-    chosen_tracks = [_to_track(part_events(song, p)) for p in chosen]
-    pm_part = _pretty([tracks[0], *chosen_tracks], song.mido.ticks_per_beat)
+    pm_song = pretty_of_tracks(tracks, song.mido.ticks_per_beat)
+    grid = timing.song_grid(pm_song, params["beat_resolution"], align=config["collect"]["align_to_grid"])
+    chosen_tracks = [to_track(part_events(song, p)) for p in chosen]
+    pm_part = pretty_of_tracks([tracks[0], *chosen_tracks], song.mido.ticks_per_beat)
     user = np.zeros((grid.n_steps, n_pitches), dtype=bool)
     for instrument in pm_part.instruments:
-        user |= midi.instrument_roll(instrument, grid, params, config["collect"]["min_note_steps"])
+        user |= pianoroll.instrument_roll(instrument, grid, params, config["collect"]["min_note_steps"])
     label = ", ".join(p.label for p in chosen)
     if not user.any():
         low = params["lowest_pitch"]
@@ -384,8 +212,8 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, ho
     """
     t0 = time.perf_counter()
     with quiet_stderr():
-        from musegan.inference import Generator
-        from musegan.output import to_notes
+        from musegan.generate import Generator
+        from musegan.music.notes import to_notes
 
         gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
         try:
@@ -443,12 +271,12 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
         raise UsageError(f"--out {out}: would replace the input file")
     paths = _outputs(out, wav)
     for path in paths.values():
-        io.check_writable(path, overwrite)
+        atomic.check_writable(path, overwrite)
     if wav:
         import importlib.util
 
-        if importlib.util.find_spec("musegan.audio") is None:
-            raise UsageError("--wav: musegan.audio is not available in this installation")
+        if importlib.util.find_spec("musegan.music.audio") is None:
+            raise UsageError("--wav: musegan.music.audio is not available in this installation")
     config, params = load_experiment(exp_dir)
     c = condition_index(params, str(exp_dir / "params.yaml"))
     if c is None:
@@ -477,12 +305,12 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
 
     # --- the result on the song's grid, then one file
     full, generated = band_roll(r, x, params)
-    step_ticks = np.round(midi.seconds_to_ticks(r.pm_song, r.grid.step_times)).astype(np.int64)
+    step_ticks = np.round(timing.seconds_to_ticks(r.pm_song, r.grid.step_times)).astype(np.int64)
     step_ticks = np.maximum(np.append(step_ticks, step_ticks[-1]), 0)  # the last boundary: the end
     used = {m.channel for track in r.chosen_tracks for m in track if hasattr(m, "channel")}
     free = [ch for ch in range(16) if ch != 9 and ch not in used] or [ch for ch in range(16) if ch != 9]
     sub = {**params, **{k: [params[k][t] for t in generated] for k in ("track_names", "programs", "is_drums")}}
-    band = dict(zip(generated, midi.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
+    band = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
     result = mido.MidiFile(type=1, ticks_per_beat=r.song.mido.ticks_per_beat)
     result.tracks.append(r.tracks[0])
     for t in range(n_tracks):
@@ -491,11 +319,11 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
 
     # --- write everything, or nothing
     with contextlib.ExitStack() as stack:
-        tmp = {k: stack.enter_context(io.atomic_path(p)) for k, p in paths.items()}
+        tmp = {k: stack.enter_context(atomic.atomic_path(p)) for k, p in paths.items()}
         result.save(str(tmp["mid"]))
-        io.save_png(tmp["png"], picture)
+        atomic.save_png(tmp["png"], picture)
         if wav:
-            from musegan.audio import render
+            from musegan.music.audio import render
 
             render(tmp["mid"], tmp["wav"], overwrite=True)
     timings["write_s"] = time.perf_counter() - t_write
@@ -535,19 +363,15 @@ def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List
     return full, generated
 
 
-def _song_image(full: np.ndarray, grid: midi.Grid, n_bars: int, steps_per_bar: int) -> np.ndarray:
-    """`image.song_image` of the song's first `n_bars` bars, each padded to the longest so bar
+def _song_image(full: np.ndarray, grid: timing.Grid, n_bars: int, steps_per_bar: int) -> np.ndarray:
+    """`images.song_image` of the song's first `n_bars` bars, each padded to the longest so bar
     lines stay bar lines in mixed meters."""
-    from musegan import image
+    from musegan.music import images
 
     starts, lengths = grid.bar_starts[:n_bars], (grid.bar_ends - grid.bar_starts)[:n_bars]
     width = int(max(lengths.max(), steps_per_bar))
     padded = np.zeros((n_bars * width,) + full.shape[1:], dtype=bool)
     for bar, (start, length) in enumerate(zip(starts, lengths)):
         padded[bar * width:bar * width + length] = full[start:start + length]
-    return image.song_image(padded, width)
+    return images.song_image(padded, width)
 
-
-def main(args) -> dict:
-    return accompany(args.input, args.exp, args.out, track=args.track, seed=args.seed, latent=args.latents,
-                     binarization=args.binarize, wav=args.wav, overwrite=args.overwrite)

@@ -1,15 +1,116 @@
-"""`musegan <command>`: parses arguments and delegates; all work lives in the modules."""
+"""`musegan <command>`: the only module that sees argparse. Each command parses its arguments
+and calls one typed library function; heavy modules (TensorFlow among them) are imported
+only once the arguments are known, so a wrong argument answers at once."""
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
+from typing import Callable
 
-from musegan.design import LATENTS
 from musegan.errors import MuseganError
+from musegan.nets.spec import LATENTS
+from musegan.runtime import quiet_stderr, select_device
 
 EPILOG = "Example:\n  "
+
+
+def _setup(a) -> None:
+    from musegan.experiment import setup
+
+    setup(a.exp_dir, a.note, a.source)
+
+
+def _collect(a) -> None:
+    from musegan.config import load_config, load_experiment, load_params
+    from musegan.music import collect
+
+    config, params = load_experiment(a.exp) if a.exp is not None else (load_config(), load_params())
+    summary = collect.run(a.in_dir, a.out, params, config, jobs=a.jobs, overwrite=a.overwrite)
+    print(collect.summary_text(summary, collect.summary_path(Path(a.out))))
+
+
+def _process(a) -> None:
+    from musegan.music.data import process
+
+    print(process(a.input, a.output, a.overwrite))
+
+
+def _train(a) -> None:
+    from musegan.runtime import exit_if_stopped, gpu_notice
+
+    with quiet_stderr():
+        from musegan.training.tf_trainer import train
+    gpu_notice(a.gpu)
+    result = train(a.exp_dir, steps=a.steps)
+    exit_if_stopped(result["stopped_by"])
+
+
+def _import_state(a) -> None:
+    with quiet_stderr():
+        from musegan.training.transfer import import_state
+    import_state(a.exp_dir, a.state, overwrite=a.overwrite)
+
+
+def _export_state(a) -> None:
+    with quiet_stderr():
+        from musegan.training.transfer import export_state
+    export_state(a.exp_dir, a.out, with_adam=a.with_adam, overwrite=a.overwrite, step=a.step)
+
+
+def _average_states(a) -> None:
+    from musegan.weights.averaging import average_state_files
+
+    average_state_files(a.out, a.states, overwrite=a.overwrite)
+
+
+def _average_generators(a) -> None:
+    from musegan.weights.averaging import average_generators
+
+    average_generators(a.out, a.generators, overwrite=a.overwrite)
+
+
+def _generation(kind: str) -> Callable:
+    def run(a) -> None:
+        with quiet_stderr():
+            from musegan import generate
+        getattr(generate, kind)(a.exp_dir, runs=a.runs, rows=a.rows, columns=a.columns, lower=a.lower,
+                                upper=a.upper, condition=a.condition, seed=a.seed, wav=a.wav,
+                                overwrite=a.overwrite)
+    return run
+
+
+def _export(a) -> None:
+    with quiet_stderr():
+        from musegan.weights.export import export_generator, parse_steps
+    steps = parse_steps(a.steps) if a.steps else None
+    export_generator(a.exp_dir, steps=steps, live=a.live, to=a.to, overwrite=a.overwrite)
+
+
+def _evaluate(a) -> None:
+    from musegan.evaluate import evaluate
+
+    evaluate(a.exp_dir, data=a.data, out=a.out, bars=a.bars, condition_dir=a.condition_dir,
+             binarization=a.binarize, seed=a.seed, by_song=a.by_song, overwrite=a.overwrite)
+
+
+def _accompany(a) -> None:
+    from musegan.accompany import accompany
+
+    accompany(a.input, a.exp, a.out, track=a.track, seed=a.seed, latent=a.latents, binarization=a.binarize,
+              wav=a.wav, overwrite=a.overwrite)
+
+
+def _describe(a) -> None:
+    from musegan.describe import report
+
+    text, _ = report(a.files, a.exp, a.reference, a.reference_dir)
+    print(text)
+
+
+def _render(a) -> None:
+    from musegan.music.audio import render_file
+
+    print(render_file(a.input, a.output, a.soundfont, a.overwrite))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,94 +120,86 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name, help, example):
+    def command(name: str, help: str, example: str, run: Callable, check_exp: bool = False):
         p = sub.add_parser(name, help=help, description=help, epilog=EPILOG + example,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(run=run, check_exp=check_exp)
         return p
 
     p = command("setup", "Create an experiment folder from the default config.yaml and params.yaml.",
-                "musegan setup exp/my_run --note 'hybrid, 48 steps/bar'")
+                "musegan setup exp/my_run --note 'hybrid, 48 steps/bar'", _setup)
     p.add_argument("exp_dir", type=Path)
     p.add_argument("--note", required=True, help="what the experiment is for (exp_note.txt)")
     p.add_argument("--from", dest="source", type=Path, default=None,
                    help="copy config/params from this experiment instead of the defaults")
-    p.set_defaults(run=lambda a: _call("musegan.experiment", "setup", a.exp_dir, a.note, a.source))
 
     p = command("collect", "Collect 4-bar training phrases from a folder of MIDI files into a sparse npz.",
-                "musegan collect ../shared/data/rwc data/train_x_rwc_phr.npz")
+                "musegan collect path/to/midi data/train_x_mine.npz", _collect)
     p.add_argument("in_dir", type=Path, help="folder searched recursively for .mid/.midi/.kar")
     p.add_argument("out", type=Path, help="output .npz (published LPD sparse format)")
     p.add_argument("--exp", type=Path, default=None, help="take params/config from this experiment")
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.collect", "main", a))
 
     p = command("process", "Convert a dataset (sparse npz, dense npy or packed cache) into the fast packed cache.",
-                "musegan process data/train_x_lpd_5_phr.npz data/train_x_lpd_5_phr_packed.npz")
+                "musegan process data/train_x_lpd_5_phr.npz data/train_x_lpd_5_phr_packed.npz", _process)
     p.add_argument("input", type=Path, help="sparse npz (published LPD format), dense bool .npy or packed cache")
     p.add_argument("output", type=Path, help="output packed cache (.npz, uncompressed)")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.data", "process_main", a))
 
     p = command("train", "Train (or resume) the model of an experiment folder.",
-                "musegan train exp/default --gpu 0")
+                "musegan train exp/default --gpu 0", _train, check_exp=True)
     p.add_argument("exp_dir", type=Path)
     p.add_argument("--gpu", default=None, help="GPU number (sets CUDA_VISIBLE_DEVICES); CPU when none")
     p.add_argument("--steps", type=int, default=None, help="override config 'steps'")
-    p.set_defaults(run=lambda a: _call("musegan.train", "main", a), check_exp=True)
 
-    p = command("import-state", "Write a training state (from `python -m musegan.train_jax` or export-state) "
-                "as a checkpoint in EXP_DIR/model/ at the state's step.",
-                "musegan import-state exp/accompaniment/piano gpu_run/state")
+    p = command("import-state", "Write a training state (from the JAX trainer or export-state) as a checkpoint "
+                "in EXP_DIR/model/ at the state's step.",
+                "musegan import-state exp/accompaniment/piano gpu_run/state", _import_state, check_exp=True)
     p.add_argument("exp_dir", type=Path)
     p.add_argument("state", type=Path, help="state folder (state-00.npz, ...) or one npz")
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint at the same or a later step")
-    p.set_defaults(run=lambda a: _call("musegan.checkpoint", "import_state_main", a), check_exp=True)
 
     p = command("export-state", "Write the latest checkpoint of EXP_DIR (or the one of --step) as a training "
-                "state folder (to continue with `python -m musegan.train_jax --init OUT`, or to average).",
+                "state folder (to continue with the JAX trainer, or to average).",
                 "musegan export-state exp/accompaniment/piano gpu_init\n"
                 "  for n in 2000 3000 4000; do musegan export-state EXP s$n --step $n; done && "
-                "musegan average-states avg s2000 s3000 s4000")
+                "musegan average-states avg s2000 s3000 s4000", _export_state, check_exp=True)
     p.add_argument("exp_dir", type=Path)
     p.add_argument("out", type=Path, help="output folder for state-00.npz, ...")
     p.add_argument("--step", type=int, default=None, help="the checkpoint of this step (default: the latest)")
     p.add_argument("--with-adam", action="store_true", help="include Adam's moments (3x the size)")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.checkpoint", "export_state_main", a), check_exp=True)
 
     p = command("average-states", "Average the weights of training states of one model (checkpoint averaging: "
                 "smoother output, e.g. fewer one-step notes); Adam's moments are dropped.",
-                "musegan average-states avg data/gpu/piano data/gpu/piano35679 && "
-                "musegan import-state exp/my_copy avg")
+                "musegan average-states avg runs/piano runs/piano_continued && "
+                "musegan import-state exp/my_copy avg", _average_states)
     p.add_argument("out", type=Path, help="output folder for state-00.npz, ...")
     p.add_argument("states", type=Path, nargs="+", metavar="STATE", help="state folders or npz files (two or more)")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.state", "average_main", a))
 
     p = command("average-generators", "Average shipped generators (pretrained/generator.npz) of one model: a "
                 "weight soup of one lineage, such as a model and its fine-tune.",
                 "musegan average-generators soup.npz old/pretrained/generator.npz "
-                "exp/accompaniment/piano/pretrained/generator.npz")
+                "exp/accompaniment/piano/pretrained/generator.npz", _average_generators)
     p.add_argument("out", type=Path, help="output generator.npz")
     p.add_argument("generators", type=Path, nargs="+", metavar="GENERATOR", help="generator.npz files (two or more)")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.state", "average_generators_main", a))
 
     p = command("infer", "Generate samples from a trained experiment into EXP_DIR/results/inference.",
-                "musegan infer exp/default --runs 2 --rows 4 --columns 4")
-    _add_generation_args(p)
-    p.set_defaults(run=lambda a: _call("musegan.inference", "infer_main", a))
+                "musegan infer exp/default --runs 2 --rows 4 --columns 4", _generation("infer"), check_exp=True)
+    _add_generation_args(p, 4)
 
     p = command("interpolate", "Interpolate between latent points into EXP_DIR/results/interpolation.",
-                "musegan interpolate exp/default --rows 5 --columns 5")
-    _add_generation_args(p)
-    p.set_defaults(run=lambda a: _call("musegan.inference", "interpolate_main", a))
+                "musegan interpolate exp/default --rows 5 --columns 5", _generation("interpolate"), check_exp=True)
+    _add_generation_args(p, 5)
 
     p = command("export", "Write the generator of an experiment's latest checkpoint (or the mean of several: "
                 "checkpoint averaging) to EXP_DIR/pretrained/generator.npz, the weights a user needs to generate.",
                 "musegan export exp/accompaniment/piano\n"
-                "  musegan export data/my_run --steps 2000:3600:200 --to exp/my_model   # then evaluate exp/my_model")
+                "  musegan export runs/my_run --steps 2000:3600:200 --to exp/my_model   # then evaluate exp/my_model",
+                _export, check_exp=True)
     p.add_argument("exp_dir", type=Path)
     p.add_argument("--steps", default=None, metavar="FIRST:LAST:EVERY",
                    help="the mean of the generators (their EMA where kept) at these checkpoint steps, e.g. "
@@ -119,11 +212,10 @@ def _parser() -> argparse.ArgumentParser:
                         "generates, accompanies and evaluates with these weights (EXP_DIR itself uses its "
                         "checkpoints first)")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.inference", "export_main", a))
 
     p = command("evaluate", "Objective metrics (EB, UPC, QN, DP, TD) of a model or of a dataset.",
                 "musegan evaluate exp/accompaniment/piano --bars 2000\n"
-                "  musegan evaluate --data data/train_x_rwc_phr.npz --out results/rwc")
+                "  musegan evaluate --data data/train_x_rwc_phr.npz --out results/rwc", _evaluate, check_exp=True)
     p.add_argument("exp_dir", type=Path, nargs="?", default=None)
     p.add_argument("--data", type=Path, default=None, help="evaluate this dataset alone")
     p.add_argument("--out", type=Path, default=None, help="output folder (default EXP_DIR/results/evaluation)")
@@ -139,10 +231,10 @@ def _parser() -> argparse.ArgumentParser:
                         "own beside the model's (by_song.md, by_song.json)")
     p.add_argument("--gpu", default=None)
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.evaluate", "main", a), check_exp=True)
 
     p = command("accompany", "Write the band around your own MIDI track, phrase by phrase, for the whole song.",
-                "musegan accompany examples/piano_example.mid --exp exp/accompaniment/piano --out out.mid")
+                "musegan accompany examples/piano_example.mid --exp exp/accompaniment/piano --out out.mid",
+                _accompany)
     p.add_argument("input", type=Path, help="your MIDI file")
     p.add_argument("--exp", type=Path, required=True, help="a track-conditional experiment folder")
     p.add_argument("--out", type=Path, required=True, help="output .mid (a .png is written beside it)")
@@ -154,34 +246,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None)
     p.add_argument("--wav", action="store_true", help="also render OUT.wav")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.accompany", "main", a))
 
     p = command("describe", "Describe accompaniments in numbers: notes per bar, lengths, rests, pitch classes, "
                 "and how the generated tracks sit with the given part (and the original song).",
                 "musegan describe band.mid --exp exp/accompaniment/piano --reference my_song.mid\n"
-                "  musegan describe out/*.mid --exp exp/accompaniment/piano --reference-dir ../shared/data/rwc")
+                "  musegan describe out/*.mid --exp exp/accompaniment/piano --reference-dir my_songs/", _describe)
     p.add_argument("files", type=Path, nargs="+", help="files written by `musegan accompany --exp EXP`")
     p.add_argument("--exp", type=Path, required=True, help="the experiment that wrote them")
     p.add_argument("--reference", type=Path, default=None, help="the original song (one file)")
     p.add_argument("--reference-dir", type=Path, default=None,
                    help="folder searched for each file's original song by file name")
-    p.set_defaults(run=lambda a: _call("musegan.describe", "main", a))
 
     p = command("render", "Render a MIDI file to audio (FluidSynth if installed, else sine synthesis).",
-                "musegan render out.mid out.wav")
+                "musegan render out.mid out.wav", _render)
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
     p.add_argument("--soundfont", type=Path, default=None)
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=lambda a: _call("musegan.audio", "main", a))
     return parser
 
 
-def _add_generation_args(p: argparse.ArgumentParser) -> None:
+def _add_generation_args(p: argparse.ArgumentParser, size: int) -> None:
     p.add_argument("exp_dir", type=Path)
     p.add_argument("--runs", type=int, default=1, help="how many grids to generate")
-    p.add_argument("--rows", type=int, default=4)
-    p.add_argument("--columns", type=int, default=4)
+    p.add_argument("--rows", type=int, default=size)
+    p.add_argument("--columns", type=int, default=size)
     p.add_argument("--lower", type=float, default=-2.0, help="truncated normal lower bound")
     p.add_argument("--upper", type=float, default=2.0, help="truncated normal upper bound")
     p.add_argument("--condition", type=Path, default=None, help="condition track from a MIDI or npz file")
@@ -189,69 +278,13 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", default=None)
     p.add_argument("--wav", action="store_true", help="also render each sample to .wav")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(check_exp=True)
-
-
-def _call(module: str, function: str, *args):
-    import importlib
-
-    with quiet_stderr():  # most command modules import TensorFlow
-        loaded = importlib.import_module(module)
-    if "tensorflow" in sys.modules:  # its compat.v1 Saver warns of its own deprecated internals
-        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
-    return getattr(loaded, function)(*args)
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """Hold back what TensorFlow's C++ side prints on stderr while it loads (CUDA probing,
-    the oneDNN note: absl ignores TF_CPP_MIN_LOG_LEVEL that early); replayed if loading
-    fails with an unexpected error."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable fd 2: nothing to hold back
-        yield
-        return
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except MuseganError:
-            raise
-        except BaseException:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            held.seek(0)
-            os.write(2, held.read()[-20000:])
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def select_device(gpu) -> None:
-    """Make only GPU `gpu` visible; an empty string hides all GPUs."""
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def gpu_notice(gpu) -> None:
-    """One line when TensorFlow sees no GPU, so a CPU run is never a surprise."""
-    import tensorflow as tf
-
-    if not tf.config.list_physical_devices("GPU"):
-        asked = f" (GPU {gpu} was asked for)" if gpu not in (None, "") else ""
-        print(f"no GPU found{asked}: running on CPU", file=sys.stderr)
 
 
 def main(argv=None) -> None:
     args = _parser().parse_args(argv)
     select_device(getattr(args, "gpu", None))
     try:
-        if getattr(args, "check_exp", False) and args.exp_dir is not None:
+        if args.check_exp and args.exp_dir is not None:
             # config.yaml/params.yaml errors answer at once, before TensorFlow is imported
             from musegan.config import load_experiment
 
@@ -269,7 +302,7 @@ def run() -> None:
     """The `musegan` program: `main`, then exit without the interpreter's teardown.
 
     Every result is written atomically and closed by then, and with TensorFlow
-    loaded the teardown alone takes ~1.1 s of a 7 s accompaniment (bench/accompany.py).
+    loaded the teardown alone takes about a second (bench/accompany.py).
     """
     try:
         main()
@@ -282,4 +315,3 @@ def run() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code or 0)
-

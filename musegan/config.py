@@ -5,20 +5,38 @@ impossible shape raises `ConfigError` naming the file, the key and the problem.
 """
 import collections.abc
 import copy
+from dataclasses import dataclass
 import math
 import reprlib
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
 from musegan.errors import ConfigError
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
-MULTITRACK_MODELS = ("jamming", "composer", "hybrid")
 GAN_LOSSES = ("wasserstein-gp", "classic", "nonsaturating", "hinge")
 BINARIZE = ("hard", "bernoulli")
 FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
+
+@dataclass(frozen=True)
+class Design:
+    """What distinguishes the three multitrack models (paper, Section 4.1)."""
+
+    shared_latent: bool  # z and z_t, common to all tracks
+    private_latent: bool  # z_i and z_i,t, one per track
+    one_generator: bool  # a single generator emitting all tracks as channels
+    one_discriminator: bool  # a single discriminator over all tracks
+
+
+# The one registry of model names; nothing else branches on them.
+MODELS: Dict[str, Design] = {
+    "jamming": Design(shared_latent=False, private_latent=True, one_generator=False, one_discriminator=False),
+    "composer": Design(shared_latent=True, private_latent=False, one_generator=True, one_discriminator=True),
+    "hybrid": Design(shared_latent=True, private_latent=True, one_generator=False, one_discriminator=True),
+}
+MULTITRACK_MODELS = tuple(MODELS)
 
 # Keys whose default is null, and what they may hold.
 NULLABLE = {"condition_track": (str, int), "init_from": (str,), "train_tracks": (list,)}
@@ -255,6 +273,24 @@ def _load(kind: str, validate, path: Optional[Path], overrides: Optional[Dict]) 
     return validate(values, source)
 
 
+def check_train_tracks(params: Dict[str, Any], tracks: Optional[List[str]], source: str = "config") -> None:
+    """ConfigError unless `tracks` (`config.train_tracks`) is null or names generated tracks of a
+    model with per-track generators."""
+    if tracks is None:
+        return
+    if MODELS[params["multitrack"]].one_generator:
+        raise ConfigError(f"{source}: 'train_tracks' needs per-track generators; "
+                          f"{params['multitrack']} has one generator for all tracks")
+    c = condition_index(params)
+    generated = [n.lower() for i, n in enumerate(params["track_names"]) if i != c]
+    if not tracks:
+        raise ConfigError(f"{source}: 'train_tracks' is empty (null trains the whole generator)")
+    for track in tracks:
+        if track.lower() not in generated:
+            raise ConfigError(f"{source}: 'train_tracks' names '{track}', not a generated track "
+                              f"(generated: {', '.join(generated)})")
+
+
 def load_experiment(exp_dir: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(config, params) of an experiment folder; a missing file means the defaults."""
     exp_dir = Path(exp_dir)
@@ -266,7 +302,5 @@ def load_experiment(exp_dir: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
             raise ConfigError(f"{p}: not a readable file")
     config_path, params_path = (p if p.is_file() else None for p in files)
     config, params = load_config(config_path), load_params(params_path)
-    from musegan.design import trained_generator_scopes  # design reads configs: imported late
-
-    trained_generator_scopes(params, config["train_tracks"], str(config_path))
+    check_train_tracks(params, config["train_tracks"], str(config_path))
     return config, params

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 import pretty_midi
 
-from musegan import midi
+from musegan.music import midi
 from musegan.config import condition_index, load_experiment
 from musegan.errors import DataError, UsageError
 
@@ -221,14 +221,15 @@ def describe(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = N
     return {name: summary(t, drums[name]) for name, t in tallies.items()}, about
 
 
-def main(args) -> dict:
-    if args.reference is not None and args.reference_dir is not None:
+def report(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = None,
+           reference_dir: Optional[Path] = None) -> Tuple[str, dict]:
+    """`describe` as the text `musegan describe` prints, and its figures."""
+    if reference is not None and reference_dir is not None:
         raise UsageError("give --reference or --reference-dir, not both")
-    rows, about = describe(args.files, args.exp, args.reference, args.reference_dir)
-    print(f"{len(args.files)} file(s), {about['bars']} bars, the generated tracks of {args.exp}:\n")
-    print(table(rows))
+    rows, about = describe(paths, exp_dir, reference, reference_dir)
+    lines = [f"{len(paths)} file(s), {about['bars']} bars, the generated tracks of {exp_dir}:", "", table(rows)]
     if about["given_pitch_classes"] is not None:
         k = about["given_pitch_classes"]
-        print(f"\nThe given part sounds {k:.1f} pitch classes in a bar where it plays: a note of random "
-              f"pitch is in the given harmony {100 * k / 12:.0f}% of the time.")
-    return {"rows": rows, **about}
+        lines += ["", f"The given part sounds {k:.1f} pitch classes in a bar where it plays: a note of random "
+                      f"pitch is in the given harmony {100 * k / 12:.0f}% of the time."]
+    return "\n".join(lines), {"rows": rows, **about}

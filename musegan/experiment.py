@@ -5,7 +5,7 @@ from typing import Optional
 
 from musegan import config as cfg
 from musegan.errors import UsageError
-from musegan.io import save_text
+from musegan.atomic import save_text
 
 
 def setup(exp_dir: Path, note: str, source: Optional[Path] = None) -> Path:

@@ -14,7 +14,8 @@ import pretty_midi
 import pytest
 
 from musegan import accompany as acc
-from musegan import midi
+from musegan.music.song import part_events, read_song, select_parts
+from musegan.music import timing
 from musegan.config import load_experiment
 from musegan.errors import UsageError
 from tiny_exp import make_experiment
@@ -27,7 +28,7 @@ GENERATED = {"Drums": (0, True), "Guitar": (25, False), "Bass": (33, False), "St
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory):
-    from musegan.train import train
+    from musegan.training.tf_trainer import train
 
     exp = make_experiment(tmp_path_factory.mktemp("accompany"), params={"multitrack": "hybrid",
                                                                          "condition_track": "piano"})
@@ -149,14 +150,14 @@ def test_tempo_changes_part_copied_and_band_on_the_song_grid(exp, tmp_path):
                      tempos=((0, 120), (14 * TPQ, 84), (20 * TPQ + 240, 150)))
     out = tmp_path / "out.mid"
     summary, logs, warnings = run(exp, inp, out, seed=0)
-    assert summary["parts"] == [acc.select_parts(acc.read_song(inp, load_experiment(exp)[0]), None, "Piano")[0].label]
+    assert summary["parts"] == [select_parts(read_song(inp, load_experiment(exp)[0]), None, "Piano")[0].label]
     assert not warnings and summary["bars"] == 8 and summary["phrases"] == 2
     assert_part_copied(inp, out, "Keys")
     assert "Low" not in [i.name for i in pretty_midi.PrettyMIDI(str(out)).instruments]
 
     # Generated notes sit on the song's own grid: in ticks and, through the tempo changes, in seconds.
     in_pm, out_pm = pretty_midi.PrettyMIDI(str(inp)), pretty_midi.PrettyMIDI(str(out))
-    grid = midi.song_grid(in_pm, 6)
+    grid = timing.song_grid(in_pm, 6)
     found = generated_ticks(out)
     assert set(found) == set(GENERATED)
     for name, (channels, program, ticks) in found.items():
@@ -216,16 +217,17 @@ def test_seed_reproduces_latents_differ_overwrite_replaces(exp, tmp_path):
 
 @pytest.mark.parametrize("multitrack", ["hybrid", "composer", "jamming"])
 def test_latents_shared_by_the_song_fresh_per_phrase_or_the_style_kept(multitrack):
-    from musegan import config, design
+    from musegan import config
+    from musegan.nets import spec
 
     params = {**config.load_params(), "multitrack": multitrack}
-    size = design.latent_size(params)
+    size = spec.latent_size(params)
     z = acc.latents(np.random.default_rng(0), 5, params, "song")
     assert z.shape == (5, size) and (z == z[0]).all()
     z = acc.latents(np.random.default_rng(0), 5, params, "phrase")
     assert all(len(np.unique(z[:, i])) == 5 for i in range(size))
     z = acc.latents(np.random.default_rng(0), 5, params, "style")
-    slices = design.latent_slices(params)
+    slices = spec.latent_slices(params)
     for kind, spans in slices.items():
         for a, b in spans:
             kept = (z[:, a:b] == z[0, a:b]).all()
@@ -280,10 +282,10 @@ def test_track_selection_by_index_name_family(tmp_path):
     parts = [piano(2, name="Keys"), bass(2, name="Low"), dict(name="Lead", program=27, channel=2,
                                                                notes=[(64, 0, 480, 90)]),
              piano(2, name="Right hand", program=1, channel=3)]
-    song = acc.read_song(write_song(tmp_path / "in.mid", parts), config)
+    song = read_song(write_song(tmp_path / "in.mid", parts), config)
     assert [(p.track, p.name, p.family) for p in song.parts] == [
         (1, "Keys", "piano"), (2, "Low", "bass"), (3, "Lead", "guitar"), (4, "Right hand", "piano")]
-    names = lambda spec: [p.name for p in acc.select_parts(song, spec, "Piano")]  # noqa: E731
+    names = lambda spec: [p.name for p in select_parts(song, spec, "Piano")]  # noqa: E731
     assert names(None) == ["Keys", "Right hand"]  # every part of the condition's family
     assert names("2") == ["Lead"]
     assert names("LOW") == ["Low"]
@@ -291,18 +293,18 @@ def test_track_selection_by_index_name_family(tmp_path):
     assert names("right hand,0") == ["Right hand", "Keys"]
     for spec, message in (("7", "has tracks 0..3"), ("drums", "no drums track"), ("Tuba", "no track of that")):
         with pytest.raises(UsageError, match=message):
-            acc.select_parts(song, spec, "Piano")
+            select_parts(song, spec, "Piano")
     with pytest.raises(UsageError, match="none is strings"):
-        acc.select_parts(song, None, "Strings")
+        select_parts(song, None, "Strings")
 
 
 def test_type0_file_parts_by_channel(tmp_path):
     config = load_experiment(ROOT / "exp" / "accompaniment" / "piano")[0]
     inp = write_song(tmp_path / "in.mid", [piano(2, name="", channel=0), bass(2, name="", channel=1)], type_=0)
-    song = acc.read_song(inp, config)
+    song = read_song(inp, config)
     assert [(p.track, p.channel, p.family) for p in song.parts] == [(0, 0, "piano"), (0, 1, "bass")]
-    (part,) = acc.select_parts(song, None, "Piano")
-    events = acc.part_events(song, part)
+    (part,) = select_parts(song, None, "Piano")
+    events = part_events(song, part)
     assert {m.channel for _, m in events if hasattr(m, "channel")} == {0}
     assert not any(m.type == "set_tempo" for _, m in events)
     assert any(m.type == "set_tempo" for _, m in song.conductor)

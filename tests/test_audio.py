@@ -1,4 +1,4 @@
-"""musegan.audio: MIDI -> WAV with FluidSynth when installed, sine synthesis otherwise."""
+"""musegan.music.audio: MIDI -> WAV with FluidSynth when installed, sine synthesis otherwise."""
 import subprocess
 import sys
 
@@ -7,7 +7,7 @@ import pretty_midi
 import pytest
 from scipy.io import wavfile
 
-from musegan import audio
+from musegan.music import audio
 from musegan.errors import DataError, UsageError
 
 FS = 22050  # half rate: same code paths, half the work

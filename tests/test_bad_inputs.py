@@ -133,7 +133,8 @@ def test_one_tensorflow_case_through_a_real_process(root, tf_results):
 def test_collect_goes_on_when_files_vanish_or_turn_unreadable_mid_run(tmp_path, monkeypatch, capsys):
     """Files deleted or replaced by something unreadable after collect listed them: the run
     finishes with the rest, and names them (printed, and in the summary)."""
-    from musegan import cli, midi
+    from musegan import cli
+    from musegan.music import midi
 
     folder = tmp_path / "in"
     for name in "abcd":
@@ -162,7 +163,8 @@ def test_collect_fails_clearly_when_a_worker_process_is_killed(tmp_path, monkeyp
     and leaves no output behind."""
     import signal
 
-    from musegan import cli, collect
+    from musegan import cli
+    from musegan.music import collect
 
     folder = tmp_path / "in"
     for name in "abcd":

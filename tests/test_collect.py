@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import band, write_midi
-from musegan import cli, collect, data, midi
+from musegan import cli
+from musegan.music import collect
+from musegan.music import data
+from musegan.music import midi
+from musegan.music import pianoroll
 from musegan.config import load_config, load_params
 from musegan.errors import DataError
 
@@ -59,8 +63,8 @@ def test_collect_skips_each_bad_file_with_its_reason(folder, tmp_path):
         x = np.zeros(tuple(f["shape"]), dtype=bool)
         x[tuple(f["nonzero"])] = True
         np.testing.assert_array_equal(f["nonzero"], np.array(x.nonzero()))
-    roll, grid, _ = midi.midi_to_roll(folder / "b" / "good5.MID", PARAMS, CONFIG)
-    expected, _ = midi.phrases(roll, grid, 4, 1, 3)
+    roll, grid, _ = pianoroll.midi_to_roll(folder / "b" / "good5.MID", PARAMS, CONFIG)
+    expected, _ = pianoroll.phrases(roll, grid, 4, 1, 3)
     np.testing.assert_array_equal(x[5:], expected)
     assert x[:5, ..., [0, 1, 3]].any() and not x[:5, ..., [2, 4]].any()
 

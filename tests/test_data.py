@@ -1,4 +1,4 @@
-"""musegan.data: every readable format round-trips bit-exactly, bad files fail in one line."""
+"""musegan.music.data: every readable format round-trips bit-exactly, bad files fail in one line."""
 import os
 import subprocess
 import sys
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from musegan import data
+from musegan.music import data
+from musegan.music import splits
 from musegan.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +252,7 @@ def _reference_transpose(x, shifts, is_drums):
 def test_transpose_matches_reference_and_drops_out_of_range():
     x = phrases(n=8, density=0.3)
     shifts = np.array([-5, -1, 0, 1, 6, 6, 11, -12])
-    out = data.transpose(x, shifts, DRUMS)
+    out = splits.transpose(x, shifts, DRUMS)
     assert out.shape == x.shape and out.dtype == x.dtype
     np.testing.assert_array_equal(out, _reference_transpose(x, shifts, DRUMS))
     np.testing.assert_array_equal(out[..., 0], x[..., 0])  # drums never move
@@ -263,8 +264,8 @@ def test_transpose_matches_reference_and_drops_out_of_range():
 
 def test_transpose_scalar_shift():
     x = phrases(n=3, density=0.3)
-    np.testing.assert_array_equal(data.transpose(x, 2, DRUMS), _reference_transpose(x, [2] * 3, DRUMS))
-    np.testing.assert_array_equal(data.transpose(x, 0, DRUMS), x)
+    np.testing.assert_array_equal(splits.transpose(x, 2, DRUMS), _reference_transpose(x, [2] * 3, DRUMS))
+    np.testing.assert_array_equal(splits.transpose(x, 0, DRUMS), x)
 
 
 # --------------------------------------------------------------------------- split and batches
@@ -274,25 +275,25 @@ def test_split_by_song_never_splits_a_song_and_is_deterministic():
     x = phrases(n=40)
     ids = np.random.default_rng(3).integers(0, 9, 40).astype(np.int32)
     p = data.pack(x, ids, [f"s{i}" for i in range(9)])
-    train, valid = data.split_by_song(p, 0.25, seed=7)
+    train, valid = splits.split_by_song(p, 0.25, seed=7)
     assert len(train) + len(valid) == 40 and len(train) and len(valid)
     assert not set(train.song_ids) & set(valid.song_ids)
     assert train.song_names == p.song_names
-    again = data.split_by_song(p, 0.25, seed=7)
+    again = splits.split_by_song(p, 0.25, seed=7)
     np.testing.assert_array_equal(again[1].packed, valid.packed)
     np.testing.assert_array_equal(again[1].song_ids, valid.song_ids)
     # a tiny fraction still holds one song out; a huge one leaves one in
-    assert len(set(data.split_by_song(p, 0.001, 0)[1].song_ids)) == 1
-    assert len(set(data.split_by_song(p, 0.999, 0)[0].song_ids)) == 1
+    assert len(set(splits.split_by_song(p, 0.001, 0)[1].song_ids)) == 1
+    assert len(set(splits.split_by_song(p, 0.999, 0)[0].song_ids)) == 1
 
 
 def test_split_without_songs_is_by_phrase():
     p = data.pack(phrases(n=20))
-    train, valid = data.split_by_song(p, 0.1, seed=0)
+    train, valid = splits.split_by_song(p, 0.1, seed=0)
     assert (len(train), len(valid)) == (18, 2)
     both = np.concatenate([train.unpack(), valid.unpack()])
     assert sorted(map(bytes, data.pack(both).packed)) == sorted(map(bytes, p.packed))
-    train, valid = data.split_by_song(p, 0.0, seed=0)
+    train, valid = splits.split_by_song(p, 0.0, seed=0)
     assert (len(train), len(valid)) == (20, 0)
 
 
@@ -304,13 +305,13 @@ def test_load_splits_keeps_three_song_sets_apart(tmp_path):
     path = tmp_path / "d.npz"
     data.write_sparse_npz(path, x, song_ids=ids, song_names=[f"s{i}" for i in range(12)])
     config = {"data": str(path), "seed": 4, "validation_fraction": 0.2, "selection_fraction": 0.25}
-    train, selection, valid = data.load_splits(config)
+    train, selection, valid = splits.load_splits(config)
     sets = [set(part.song_ids) for part in (train, selection, valid)]
     assert all(sets) and not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
     assert set.union(*sets) == set(range(12)) and len(train) + len(selection) + len(valid) == 60
-    fitted, held = data.load_training_data(config)
+    fitted, held = splits.load_training_data(config)
     assert np.array_equal(fitted.packed, train.packed) and np.array_equal(held.packed, valid.packed)
-    no_selection = data.load_splits({**config, "selection_fraction": 0.0})
+    no_selection = splits.load_splits({**config, "selection_fraction": 0.0})
     assert no_selection[1] is None and np.array_equal(no_selection[2].packed, valid.packed)
     assert set(no_selection[0].song_ids) == sets[0] | sets[1]
 

@@ -1,5 +1,4 @@
 """`musegan evaluate`: a dataset through the CLI, and a model through a stand-in generator."""
-import argparse
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import pytest
 import yaml
 
 from musegan import evaluate
+from musegan.metrics import goal, report
 from musegan.errors import UsageError
 
 KEYS = {"EB", "UPC", "UPC_nonempty", "QN", "DP", "TD", "polyphony", "in_scale", "info"}
@@ -66,21 +66,22 @@ def test_evaluate_data_through_the_cli(tmp_path):
 
 
 def args(**kw):
-    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, binarize=None, seed=None,
-                gpu=None, overwrite=False, by_song=False)
-    return argparse.Namespace(**{**base, **kw})
+    """Keyword arguments of `evaluate.evaluate`, as the command line's defaults give them."""
+    base = dict(exp_dir=None, data=None, out=None, bars=20000, condition_dir=None, binarization=None, seed=None,
+                overwrite=False, by_song=False)
+    return {**base, **kw}
 
 
 @pytest.mark.parametrize("kw, message", [
     ({}, "either EXP_DIR"),
     ({"exp_dir": Path("e"), "data": Path("d.npz")}, "not both"),
     ({"data": Path("d.npz")}, "needs --out"),
-    ({"data": Path("d.npz"), "out": Path("o"), "binarize": "hard"}, "apply to a model"),
+    ({"data": Path("d.npz"), "out": Path("o"), "binarization": "hard"}, "apply to a model"),
     ({"data": Path("d.npz"), "out": Path("o"), "by_song": True}, "apply to a model"),
 ])
 def test_usage_errors(kw, message):
     with pytest.raises(UsageError, match=message):
-        evaluate.main(args(**kw))
+        evaluate.evaluate(**args(**kw))
 
 
 def experiment(tmp_path, n=16, **params):
@@ -94,7 +95,7 @@ def experiment(tmp_path, n=16, **params):
 
 
 class FakeModel:
-    """Stands in for `musegan.inference.generate_phrases`: plays the band with shuffled tracks."""
+    """Stands in for `musegan.generate.generate_phrases`: plays the band with shuffled tracks."""
 
     def __init__(self):
         self.calls, self.binarizations = [], []
@@ -114,8 +115,8 @@ class FakeModel:
 def test_evaluate_model_compares_with_the_training_split(tmp_path, monkeypatch):
     exp = experiment(tmp_path)
     fake = FakeModel()
-    monkeypatch.setitem(sys.modules, "musegan.inference", types.SimpleNamespace(generate_phrases=fake))
-    evaluate.main(args(exp_dir=exp, bars=30))
+    monkeypatch.setitem(sys.modules, "musegan.generate", types.SimpleNamespace(generate_phrases=fake))
+    evaluate.evaluate(**args(exp_dir=exp, bars=30))
     (_, n_phrases, conditions, seed), = fake.calls
     assert n_phrases == 8 and conditions is None and seed == 3      # ceil(30 / 4) phrases
     out = exp / "results" / "evaluation"
@@ -134,7 +135,7 @@ def test_evaluate_model_compares_with_the_training_split(tmp_path, monkeypatch):
         assert row in report
     assert (out / "samples.png").stat().st_size > 0
     with pytest.raises(UsageError, match="already exists"):
-        evaluate.main(args(exp_dir=exp, bars=30))
+        evaluate.evaluate(**args(exp_dir=exp, bars=30))
 
 
 def test_selection_songs_are_neither_reference_nor_condition(tmp_path):
@@ -154,16 +155,16 @@ def test_seed_draws_other_latents_for_the_same_conditions(tmp_path, monkeypatch)
     gives, and the report names the seed and the command that reproduces it."""
     exp = experiment(tmp_path, condition_track="piano")
     fake = FakeModel()
-    monkeypatch.setitem(sys.modules, "musegan.inference", types.SimpleNamespace(generate_phrases=fake))
-    evaluate.main(args(exp_dir=exp, bars=24, out=tmp_path / "a"))
-    evaluate.main(args(exp_dir=exp, bars=24, seed=7, out=tmp_path / "b"))
+    monkeypatch.setitem(sys.modules, "musegan.generate", types.SimpleNamespace(generate_phrases=fake))
+    evaluate.evaluate(**args(exp_dir=exp, bars=24, out=tmp_path / "a"))
+    evaluate.evaluate(**args(exp_dir=exp, bars=24, seed=7, out=tmp_path / "b"))
     (_, _, first, seed_a), (_, _, second, seed_b) = fake.calls
     assert (seed_a, seed_b) == (3, 7) and np.array_equal(first, second)
     report = (tmp_path / "b" / "report.md").read_text()
     assert f"--seed 7 --out {tmp_path / 'b'}" in report and "latent vectors of seed 7" in report
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["info"]["latent_seed"] == 7
     with pytest.raises(UsageError, match="--seed and --by-song apply to a model"):
-        evaluate.main(args(data=tmp_path / "phr.npz", out=tmp_path / "c", seed=1))
+        evaluate.evaluate(**args(data=tmp_path / "phr.npz", out=tmp_path / "c", seed=1))
 
 
 def test_following_tells_a_band_that_plays_along_from_one_that_does_not(tmp_path):
@@ -200,8 +201,9 @@ def test_conditional_model_gets_held_out_phrases(tmp_path):
     (_, n_phrases, conditions, _), = fake.calls
     assert conditions.shape == (6, 4, 48, 84) and conditions.dtype == bool    # the piano track
     # the held-out split: 4 of the 16 phrases, repeated to fill 6
-    from musegan import data
-    _, valid = data.split_by_song(data.load_phrases(tmp_path / "phr.npz"), 0.25, 3)
+    from musegan.music import data
+    from musegan.music import splits
+    _, valid = splits.split_by_song(data.load_phrases(tmp_path / "phr.npz"), 0.25, 3)
     held = {valid.unpack([i])[0, ..., 1].tobytes() for i in range(len(valid))}
     assert len(valid) == 4 and all(c.tobytes() in held for c in conditions)
     assert len({c.tobytes() for c in conditions}) == 4
@@ -217,9 +219,9 @@ def test_binarization_comes_from_the_config_unless_asked(tmp_path, monkeypatch):
     assert fake.binarizations == ["bernoulli"] and result["info"]["binarization"] == "bernoulli"
     assert "bernoulli binarization" in (tmp_path / "a" / "report.md").read_text()
     monkeypatch.setattr(evaluate, "evaluate_model", lambda *a, **kw: fake(a[0], 2, binarization=kw["binarization"]))
-    evaluate.main(args(exp_dir=exp, bars=8, binarize="hard"))
+    evaluate.evaluate(**args(exp_dir=exp, bars=8, binarization="hard"))
     assert fake.binarizations[-1] == "hard"
-    assert "--binarize hard" in evaluate._command(args(exp_dir=exp, bars=8, binarize="hard"), tmp_path)
+    assert "--binarize hard" in evaluate._command(exp, None, tmp_path, 8, None, "hard", None, False)
 
 
 def test_condition_dir_needs_a_conditional_model(tmp_path):
@@ -229,15 +231,16 @@ def test_condition_dir_needs_a_conditional_model(tmp_path):
 
 
 def test_report_layout_maps_our_tracks_to_the_papers_letters():
-    from musegan import config, metrics
+    from musegan import config
+    from musegan import metrics
 
     params = config.load_params()
     m = metrics.all_metrics(band(4), params)
-    t1 = evaluate.table1({"row": m}, params).splitlines()
+    t1 = report.table1({"row": m}, params).splitlines()
     assert t1[0].startswith("|  | EB B | EB D | EB G | EB P | EB S | UPC B | UPC G | UPC P | UPC S | QN B")
     assert t1[0].endswith("| DP |")
     assert t1[2].startswith("| row | 0.00 | 0.00 | 25.00 | 0.00 | 0.00 | 1.00 |")
-    t2 = evaluate.table2({"row": m}, params).splitlines()
+    t2 = report.table2({"row": m}, params).splitlines()
     assert t2[3] == "| paper: training data (LPD) | 1.57 | 1.58 | 1.51 | 1.10 | 1.02 | 1.04 |"
 
 
@@ -271,14 +274,14 @@ def test_condition_dir_phrases_condition_the_model(tmp_path):
 
 
 def test_paper_best_distance_is_the_goal_of_the_shipped_models():
-    best, td = evaluate.paper_best_distance(conditional=True)
+    best, td = goal.paper_best_distance(conditional=True)
     # |row - LPD data| minimised over the conditional jamming, composer, hybrid rows (SPEC, Table 1-2)
     assert best["EB"]["B"] == pytest.approx(3.46)  # jamming 4.60 vs 8.06
     assert best["QN"]["S"] == pytest.approx(22.5)  # hybrid 67.1 vs 89.6
     assert best["DP"] == pytest.approx(3.0)
     assert "P" not in best["EB"]  # the piano is given, the paper reports no piano column
-    assert td[evaluate.PAPER_TD_PAIRS.index("GP")] == pytest.approx(0.01)
-    scratch, td = evaluate.paper_best_distance(conditional=False)
+    assert td[goal.PAPER_TD_PAIRS.index("GP")] == pytest.approx(0.01)
+    scratch, td = goal.paper_best_distance(conditional=False)
     assert scratch["QN"]["B"] == pytest.approx(45.4) and "P" not in scratch["EB"]  # no data column for P
     assert td == ()
 
@@ -288,7 +291,7 @@ def test_goal_summary_counts_metrics_within_the_papers_best():
               "is_drums": [True, False, False, False, False]}
     difference = {"EB": {"bass": 3.46, "drums": 3.6}, "UPC": {"guitar": 0.5}, "QN": {"strings": 30.0},
                   "DP": 0.1, "TD": {"guitar-piano": 0.2}}
-    line = evaluate.goal_summary(difference, params)
+    line = goal.goal_summary(difference, params)
     assert "on 3 of 6 metrics" in line
     assert "Met: EB B 3.46 vs 3.46, UPC G 0.50 vs 0.71, DP 0.10 vs 3.00." in line
     assert "Not met: EB D 3.60 vs 3.53, QN S 30.00 vs 22.50, TD G-P 0.20 vs 0.01." in line
@@ -301,7 +304,7 @@ def test_goal_summary_leaves_out_the_given_tracks_own_metrics(given, absent, cou
               "is_drums": [True, False, False, False, False]}
     difference = {"EB": {"bass": 0.0, "drums": 0.0, "guitar": 9.0}, "UPC": {}, "QN": {}, "DP": 0.0,
                   "TD": {"bass-guitar": 0.7}}
-    line = evaluate.goal_summary(difference, params)
+    line = goal.goal_summary(difference, params)
     assert absent not in line and "EB G 9.00 vs 6.10" in line and "TD B-G 0.70 vs 0.06" in line
     assert f"on {count} metrics" in line, line
 
@@ -311,30 +314,31 @@ def test_goal_score_counts_met_metrics_then_sums_the_ratios():
               "is_drums": [True, False, False, False, False]}
     row = lambda eb_bass, dp: {"EB": {"bass": eb_bass}, "UPC": {}, "QN": {}, "DP": dp, "TD": {"bass-piano": 0.0}}
     # ratios to the paper's best: EB B /3.46, DP /3.0, TD B-P /0.01
-    assert evaluate.goal_score(row(3.46, 6.0), params) == (2, pytest.approx(1.0 + 2.0))
-    assert evaluate.goal_score(row(6.92, 1.5), params) == (2, pytest.approx(2.0 + 0.5))
-    scores = [evaluate.goal_score(row(*r), params) for r in [(3.46, 6.0), (6.92, 1.5), (1.0, 1.0)]]
+    assert goal.goal_score(row(3.46, 6.0), params) == (2, pytest.approx(1.0 + 2.0))
+    assert goal.goal_score(row(6.92, 1.5), params) == (2, pytest.approx(2.0 + 0.5))
+    scores = [goal.goal_score(row(*r), params) for r in [(3.46, 6.0), (6.92, 1.5), (1.0, 1.0)]]
     best = max(range(3), key=lambda i: (scores[i][0], -scores[i][1]))
     assert best == 2 and scores[2][0] == 3
 
 
 def test_extras_table_shows_on_drums_only_where_there_are_drums():
-    from musegan import config, metrics
+    from musegan import config
+    from musegan import metrics
 
     params = config.load_params()
     x = np.zeros((1, *params["data_shape"]), dtype=bool)
     x[0, 0, 0, 12, 0] = x[0, 0, 0, 12, 3] = x[0, 0, 6, 14, 3] = True   # a kick; bass on it and off it
     rows = {"data": metrics.all_metrics(x, params)}
-    table = evaluate.extras_table(rows, params)
+    table = report.extras_table(rows, params)
     assert "on-drums B" in table.splitlines()[0] and "| 50.0 |" in table
     no_drums = dict(params, is_drums=[False] * 5)
-    assert "on-drums" not in evaluate.extras_table({"data": metrics.all_metrics(x, no_drums)}, no_drums)
+    assert "on-drums" not in report.extras_table({"data": metrics.all_metrics(x, no_drums)}, no_drums)
 
 
 def song_experiment(tmp_path):
     """A piano-conditional experiment on 16 phrases of 4 songs; the drums of song "swung" hit
     a step after the beat, off the 16th grid, which no piano tells."""
-    from musegan import data
+    from musegan.music import data
 
     x = band(16)
     swung = np.arange(16) // 4 == 1
@@ -348,15 +352,15 @@ def song_experiment(tmp_path):
 
 
 def test_by_song_sets_each_songs_own_figures_beside_the_models(tmp_path, monkeypatch):
-    from musegan import data
+    from musegan.music import data, splits
 
     exp = song_experiment(tmp_path)
-    monkeypatch.setitem(sys.modules, "musegan.inference", types.SimpleNamespace(generate_phrases=FakeModel()))
-    _, valid = data.split_by_song(data.load_phrases(tmp_path / "songs.npz"), 0.5, 1)
+    monkeypatch.setitem(sys.modules, "musegan.generate", types.SimpleNamespace(generate_phrases=FakeModel()))
+    _, valid = splits.split_by_song(data.load_phrases(tmp_path / "songs.npz"), 0.5, 1)
     held = sorted(valid.song_names[i] for i in set(valid.song_ids.tolist()))
     assert "swung" in held, "the test needs the swung song held out"
     out = tmp_path / "out"
-    evaluate.main(args(exp_dir=exp, bars=40, out=out, by_song=True))
+    evaluate.evaluate(**args(exp_dir=exp, bars=40, out=out, by_song=True))
     songs = json.loads((out / "by_song.json").read_text())
     assert sorted(songs) == held and sum(s["phrases"] for s in songs.values()) == 10
     # the fake band plays its drums on the beat: the swung song's data is off the grid, the model not

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from musegan import config as cfg
-from musegan import midi
+from musegan.music import pianoroll
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("make_example", ROOT / "examples" / "make_example.py")
@@ -22,7 +22,7 @@ def test_example_is_rebuilt_byte_for_byte_and_read_as_its_track(part, tmp_path):
     assert rebuilt.read_bytes() == committed.read_bytes()
 
     params, config = cfg.load_params(), cfg.load_config()
-    roll, grid, _ = midi.midi_to_roll(committed, params, config)
+    roll, grid, _ = pianoroll.midi_to_roll(committed, params, config)
     track = [n.lower() for n in params["track_names"]].index(part)
     per_track = roll.sum(axis=(0, 1))
     assert grid.n_bars == 16 and grid.bar_is_44.all()

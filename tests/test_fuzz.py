@@ -1,4 +1,4 @@
-"""Property-based fuzzing of MIDI -> pianoroll -> MIDI (musegan.midi.midi_to_roll / roll_to_midi).
+"""Property-based fuzzing of MIDI -> pianoroll -> MIDI (musegan.music.midi.midi_to_roll / roll_to_midi).
 
 Generated MIDI files (random tracks, programs, drums, notes, tempo changes,
 meters, resolutions) must convert without any exception but our own clear
@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from musegan import midi
+from musegan.music import midi
+from musegan.music import pianoroll
 from musegan.config import load_config, load_params
 from musegan.errors import MuseganError
 
@@ -186,7 +187,7 @@ def mutated_songs(draw):
 def _roll_or_our_error(path: Path, config=CONFIG):
     """midi_to_roll's result, or None after one of our errors; anything else fails the test."""
     try:
-        return midi.midi_to_roll(path, PARAMS, config)
+        return pianoroll.midi_to_roll(path, PARAMS, config)
     except MuseganError as e:
         message = str(e)
         assert message.startswith(f"{path}: ") and "\n" not in message, message
@@ -225,8 +226,8 @@ def test_round_trip_keeps_every_note_on_the_grid(song):
         expected[start:start + 1 if drum else end - 1, pitch - LOW, family] = True
     assert not (roll & ~expected).any(), np.argwhere(roll & ~expected)[:5].tolist()
 
-    back = _write("back.mid", _pretty_bytes(midi.roll_to_midi(roll, PARAMS, step_times=grid.step_times)))
-    roll2, grid2, _ = midi.midi_to_roll(back, PARAMS, ON_GRID)
+    back = _write("back.mid", _pretty_bytes(pianoroll.roll_to_midi(roll, PARAMS, step_times=grid.step_times)))
+    roll2, grid2, _ = pianoroll.midi_to_roll(back, PARAMS, ON_GRID)
     _same_roll(roll, roll2)
     # the written file keeps the song's beats in time: one tempo a beat (within a beat, steps are even),
     # in whole microseconds (pretty_midi's writer truncates: up to 1 us a beat, 5 ppm at 200 bpm)
@@ -249,7 +250,7 @@ def test_wild_files_convert_or_fail_clearly(data):
         roll, grid, _ = result
         assert roll.shape == (grid.n_steps, N_PITCHES, len(NAMES)) and roll.any()
         assert np.all(np.diff(grid.step_times) >= 0)
-        x, starts = midi.phrases(roll, grid, PARAMS["data_shape"][0], 1, 1)
+        x, starts = pianoroll.phrases(roll, grid, PARAMS["data_shape"][0], 1, 1)
         assert x.shape[1:] == tuple(PARAMS["data_shape"]) and len(x) == len(starts)
 
 

@@ -2,19 +2,19 @@
 (mostly) float16 weights give the same music; inference and interpolation trees."""
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pypianoroll
 import pytest
 import tensorflow as tf
 
-from musegan import checkpoint
+from musegan.weights import checkpoints
 from musegan.config import load_experiment
 from musegan.errors import CheckpointError
-from musegan.inference import Generator, export_main, infer_main, interpolate_main
-from musegan.model import MuseGAN
-from musegan.train import train
+from musegan.generate import Generator, infer, interpolate
+from musegan.weights.export import export_generator
+from musegan.nets.network import MuseGAN
+from musegan.training.tf_trainer import train
 from tiny_exp import make_experiment
 
 v1 = tf.compat.v1
@@ -44,14 +44,14 @@ def test_generator_equals_restored_variables(exp):
         out = model.generator(tf.constant(z), tf.constant(c * 2.0 - 1.0, tf.float32), training=False)
         saver = v1.train.Saver(v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, "Generator/"))
         with v1.Session() as sess:
-            saver.restore(sess, checkpoint.latest(exp / "model"))
+            saver.restore(sess, checkpoints.latest(exp / "model"))
             theirs = sess.run(out)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
     assert np.array_equal(ours[..., 1], c * 2.0 - 1.0)
 
 
 def test_export_ships_float16_weights_that_generate_the_same(exp, tmp_path):
-    out = export_main(SimpleNamespace(exp_dir=exp, overwrite=True, steps=None, to=None, live=False))
+    out = export_generator(exp, overwrite=True)
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     for name in ("params.yaml", "config.yaml"):
@@ -71,7 +71,7 @@ def test_export_ships_float16_weights_that_generate_the_same(exp, tmp_path):
 
 
 def test_shipped_weights_keep_what_float16_cannot_hold():
-    from musegan.state import compact
+    from musegan.weights.states import compact
 
     big = np.array([1e5, 1.0], np.float32)  # a trained model's moving variance reached 1e5
     assert compact("G/bn/moving_variance", big).dtype == np.float32
@@ -82,9 +82,7 @@ def test_shipped_weights_keep_what_float16_cannot_hold():
 
 
 def test_inference_and_interpolation_trees_round_trip_through_pypianoroll(exp, tmp_path):
-    args = SimpleNamespace(exp_dir=exp, runs=2, rows=1, columns=2, lower=-2.0, upper=2.0, condition=None,
-                           seed=0, gpu=None, wav=False, overwrite=True)
-    out = infer_main(args)
+    out = infer(exp, runs=2, rows=1, columns=2, seed=0, overwrite=True)
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     for run in (0, 1):
         assert f"arrays/fake_x_{run}.npy" in names
@@ -100,8 +98,7 @@ def test_inference_and_interpolation_trees_round_trip_through_pypianoroll(exp, t
     raw = np.load(out / "arrays" / "fake_x_0.npy")
     assert raw.shape == (2, 4, 24, 24, 5)
 
-    args.rows, args.columns, args.runs = 2, 3, 1
-    out = interpolate_main(args)
+    out = interpolate(exp, runs=1, rows=2, columns=3, seed=0, overwrite=True)
     grid = np.load(out / "arrays" / "fake_x_0.npy")
     assert grid.shape == (6, 4, 24, 24, 5)
     proc = subprocess.run([sys.executable, "-m", "musegan", "interpolate", str(exp)], capture_output=True, text=True)
@@ -110,7 +107,7 @@ def test_inference_and_interpolation_trees_round_trip_through_pypianoroll(exp, t
 
 def test_export_steps_spec():
     from musegan.errors import UsageError
-    from musegan.inference import parse_steps
+    from musegan.weights.export import parse_steps
 
     assert parse_steps("2000:3600:400") == [2000, 2400, 2800, 3200, 3600]
     assert parse_steps("3000,2000,3000") == [2000, 3000]

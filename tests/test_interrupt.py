@@ -83,10 +83,10 @@ def check_checkpoints(model_dir: Path) -> int:
     """Every checkpoint on disk reads back whole; returns the step of `tf.train.latest_checkpoint`."""
     import tensorflow as tf
 
-    from musegan import checkpoint
+    from musegan.weights import checkpoints
 
     latest = tf.train.latest_checkpoint(str(model_dir))
-    assert latest is not None and latest == checkpoint.latest(model_dir), (latest, sorted(os.listdir(model_dir)))
+    assert latest is not None and latest == checkpoints.latest(model_dir), (latest, sorted(os.listdir(model_dir)))
     for index in model_dir.glob("*.index"):
         reader = tf.train.load_checkpoint(str(index.with_suffix("")))
         for name in reader.get_variable_to_shape_map():
@@ -148,14 +148,13 @@ def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
     """A warm start from a shipped generator trains the critic alone first; stopped then, the
     run writes no checkpoint (one at step 0 would resume without the rest of the warm-up) and
     the same command starts over."""
-    import argparse
 
-    from musegan.inference import export_main
-    from musegan.train import train
+    from musegan.weights.export import export_generator
+    from musegan.training.tf_trainer import train
 
     source = make_experiment(tmp_path, "source")
     train(source, steps=1, log=lambda *_: None)
-    export_main(argparse.Namespace(exp_dir=str(source), overwrite=False, steps=None, to=None, live=False))
+    export_generator(source)
     for f in (source / "model").iterdir():
         f.unlink()
     exp = make_experiment(tmp_path, "warm", config={**CONFIG, "init_from": str(source),
@@ -175,7 +174,7 @@ def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
 
 def test_second_signal_stops_at_once():
     """The first SIGINT/SIGTERM asks for a checkpoint and a clean stop; a second one interrupts."""
-    from musegan.train import _Stop
+    from musegan.training.tf_trainer import _Stop
 
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with _Stop() as stop:
@@ -195,7 +194,7 @@ def test_latest_checkpoint_survives_a_damaged_state_file(tmp_path):
     restart from step 0). Training itself resuming so: corpus case train_state_file_garbage."""
     import tensorflow as tf
 
-    from musegan import checkpoint
+    from musegan.weights import checkpoints
 
     v1 = tf.compat.v1
     model = tmp_path / "model"
@@ -203,25 +202,25 @@ def test_latest_checkpoint_survives_a_damaged_state_file(tmp_path):
     with graph.as_default():
         step = v1.train.get_or_create_global_step()
         weights = v1.get_variable("w", [3, 4])
-        init, saver = v1.global_variables_initializer(), checkpoint.saver(max_to_keep=5)
+        init, saver = v1.global_variables_initializer(), checkpoints.saver(max_to_keep=5)
         increment = v1.assign_add(step, 1)
     with v1.Session(graph=graph) as sess:
-        assert checkpoint.restore_or_initialize(sess, saver, model, init, step, log=None) == 0
+        assert checkpoints.restore_or_initialize(sess, saver, model, init, step, log=None) == 0
         for k in (1, 2):
             sess.run(increment)
-            checkpoint.save(sess, saver, model, k)
+            checkpoints.save(sess, saver, model, k)
         expected = sess.run(weights)
     state = (model / "checkpoint").read_text()
-    assert checkpoint.latest(model) == tf.train.latest_checkpoint(str(model)) == str(model / "model.ckpt-2")
+    assert checkpoints.latest(model) == tf.train.latest_checkpoint(str(model)) == str(model / "model.ckpt-2")
     for damaged in (b"\x00\xff garbage {{", b"", state.replace("model.ckpt-2", "model.ckpt-9").encode()):
         (model / "checkpoint").write_bytes(damaged)
-        assert checkpoint.latest(model) == str(model / "model.ckpt-2"), damaged
+        assert checkpoints.latest(model) == str(model / "model.ckpt-2"), damaged
     for f in model.glob("model.ckpt-2.data*"):  # without its data, 2 is not a checkpoint: 1 is the newest
         f.unlink()
-    assert checkpoint.latest(model) == str(model / "model.ckpt-1")
+    assert checkpoints.latest(model) == str(model / "model.ckpt-1")
     logs = []
     with v1.Session(graph=graph) as sess:
-        assert checkpoint.restore_or_initialize(sess, saver, model, init, step, log=logs.append) == 1
+        assert checkpoints.restore_or_initialize(sess, saver, model, init, step, log=logs.append) == 1
         np.testing.assert_array_equal(sess.run(weights), expected)
     assert logs == [f"resumed from {model / 'model.ckpt-1'}"]
 
@@ -232,7 +231,8 @@ def test_latest_checkpoint_survives_a_damaged_state_file(tmp_path):
 def _results_of_every_kind(tmp_path: Path) -> None:
     """Run the writing commands (collect, process, evaluate --data, render) and inference's writer:
     npz, json, md, wav, npy, png, mid, pypianoroll npz."""
-    from musegan import cli, inference
+    from musegan import cli
+    from musegan import generate
     from musegan.config import load_params
 
     cli.main(["collect", str(tmp_path / "in"), str(tmp_path / "x.npz"), "--jobs", "1"])
@@ -240,7 +240,7 @@ def _results_of_every_kind(tmp_path: Path) -> None:
     cli.main(["evaluate", "--data", str(tmp_path / "x_packed.npz"), "--out", str(tmp_path / "eval")])
     cli.main(["render", str(tmp_path / "in" / "a.mid"), str(tmp_path / "a.wav")])
     raw = np.random.default_rng(0).uniform(-1, 1, (2, 4, 48, 84, 5)).astype(np.float32)
-    inference.save_results(tmp_path / "inference", 0, raw, load_params(), 1, 2, np.random.default_rng(0))
+    generate.save_results(tmp_path / "inference", 0, raw, load_params(), 1, 2, np.random.default_rng(0))
 
 
 def test_every_result_writer_is_atomic(tmp_path, monkeypatch):
@@ -287,22 +287,25 @@ def test_every_result_writer_is_atomic(tmp_path, monkeypatch):
 def test_interrupted_write_leaves_the_previous_result(tmp_path, monkeypatch, writer):
     """Interrupted at the worst moment (data all written, not yet renamed): the previous file is
     intact and no temporary file remains."""
-    from musegan import audio, data, io as mio, midi
+    from musegan.music import audio
+    from musegan.music import data
+    from musegan import atomic as mio
+    from musegan.music import pianoroll
     from musegan.config import load_params
 
     params = load_params()
     x = np.zeros((1, 4, 48, 84, 5), bool)
     x[0, 0, :4, 40, 1] = True
     song = tmp_path / "song.mid"
-    mio.save_midi(song, midi.roll_to_midi(x[0], params))
+    mio.save_midi(song, pianoroll.roll_to_midi(x[0], params))
     writers = {
         "npy": ("a.npy", lambda p: mio.save_npy(p, x)),
         "npz": ("a.npz", lambda p: mio.save_npz(p, x=x)),
         "text": ("a.md", lambda p: mio.save_text(p, "# report\n")),
         "json": ("a.json", lambda p: mio.save_json(p, {"a": 1})),
         "png": ("a.png", lambda p: mio.save_png(p, np.zeros((4, 4), np.uint8))),
-        "midi": ("a.mid", lambda p: mio.save_midi(p, midi.roll_to_midi(x[0], params))),
-        "pypianoroll": ("a.npz", lambda p: midi.save_pypianoroll_npz(p, x[0], params)),
+        "midi": ("a.mid", lambda p: mio.save_midi(p, pianoroll.roll_to_midi(x[0], params))),
+        "pypianoroll": ("a.npz", lambda p: pianoroll.save_pypianoroll_npz(p, x[0], params)),
         "sparse": ("a.npz", lambda p: data.write_sparse_npz(p, x)),
         "sparse_rows": ("a.npz", lambda p: data.write_sparse_npz_rows(
             p, x.shape, int(x.sum()), lambda r: [np.array(x.nonzero()[r])])),

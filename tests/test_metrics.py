@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from musegan import config, metrics
+from musegan import config
+from musegan import metrics
 
 PARAMS = config.load_params()           # Drums, Piano, Guitar, Bass, Strings; 12 steps/beat
 DRUMS, PIANO, GUITAR, BASS, STRINGS = range(5)

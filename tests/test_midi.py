@@ -1,10 +1,12 @@
-"""musegan.midi: MIDI <-> pianoroll, cell by cell."""
+"""musegan.music.midi: MIDI <-> pianoroll, cell by cell."""
 import numpy as np
 import pretty_midi
 import pytest
 
 from conftest import band
-from musegan import midi
+from musegan.music import midi
+from musegan.music import pianoroll
+from musegan.music import timing
 from musegan.config import load_config, load_params
 
 PARAMS = load_params()
@@ -29,7 +31,7 @@ def cells(roll, track):
 @pytest.mark.parametrize("res", [12, 24])
 def test_known_notes_land_on_exact_cells(make_midi, res):
     path = make_midi("a.mid", [dict(program=0, notes=[(60, 0, 1), (64, 1.5, 2), (60, 2, 3)])])
-    roll, grid, _ = midi.midi_to_roll(path, params_at(res), CONFIG)
+    roll, grid, _ = pianoroll.midi_to_roll(path, params_at(res), CONFIG)
     assert roll.shape == (4 * res, 84, 5) and grid.n_bars == 1 and grid.bar_is_44.all()
     # every note occupies [start, end - 1): the last step is the note-end rest
     expected = ({(s, 60) for s in range(0, res - 1)} | {(s, 64) for s in range(res * 3 // 2, 2 * res - 1)}
@@ -40,14 +42,14 @@ def test_known_notes_land_on_exact_cells(make_midi, res):
 
 def test_repeated_notes_stay_distinct(make_midi):
     path = make_midi("a.mid", [dict(program=0, notes=[(60, b, b + 1) for b in range(4)])])
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     column = roll[:, 60 - LOW, P]
     assert column.sum() == 4 * 11 and not column[[11, 23, 35, 47]].any()
 
 
 def test_drums_keep_onsets_only(make_midi):
     path = make_midi("a.mid", [dict(drum=True, notes=[(36, 0, 2), (38, 1, 1.02), (42, 2.5, 2.6)])])
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     # one step per hit whatever its length; drums are never dropped as too short
     assert cells(roll, D) == {(0, 36), (12, 38), (30, 42)}
 
@@ -56,23 +58,23 @@ def test_notes_shorter_than_min_steps_dropped(make_midi):
     step = 1 / 12
     notes = [(60, 0, step), (62, 1, 1 + 2 * step), (64, 2, 2 + 3 * step)]
     path = make_midi("a.mid", [dict(program=0, notes=notes)])
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, config_with(min_note_steps=3))
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, config_with(min_note_steps=3))
     assert cells(roll, P) == {(24, 64), (25, 64)}
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, CONFIG)  # default: 2 steps
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)  # default: 2 steps
     assert cells(roll, P) == {(12, 62), (24, 64), (25, 64)}
 
 
 def test_out_of_range_pitches_dropped(make_midi):
     top = LOW + 83
     path = make_midi("a.mid", [dict(program=0, notes=[(LOW - 1, 0, 1), (LOW, 0, 1), (top, 1, 2), (top + 1, 1, 2)])])
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     assert {p for _, p in cells(roll, P)} == {LOW, top}
 
 
 def test_nearest_step_quantization(make_midi):
     tick = 1 / 480  # 40 ticks per step at 480 ticks per beat
     path = make_midi("a.mid", [dict(program=0, notes=[(60, 19 * tick, 1 + 21 * tick)])])
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, config_with(align_to_grid=False))
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, config_with(align_to_grid=False))
     assert cells(roll, P) == {(s, 60) for s in range(0, 12)}  # on -> step 0, off -> step 13
 
 
@@ -81,13 +83,13 @@ def test_families_merge_by_logical_or(make_midi):
               dict(program=33, notes=[(36, 0, 1)]), dict(program=18, notes=[(72, 0, 1)]),
               dict(program=80, notes=[(74, 0, 1)]), dict(program=48, notes=[(76, 0, 1)]),
               dict(program=5, notes=[(48, 0, 1)]), dict(drum=True, program=30, notes=[(40, 0, 1)])]
-    roll, _, info = midi.midi_to_roll(make_midi("a.mid", tracks), PARAMS, CONFIG)
+    roll, _, info = pianoroll.midi_to_roll(make_midi("a.mid", tracks), PARAMS, CONFIG)
     assert cells(roll, G) == {(s, 60) for s in range(0, 35)} | {(s, 67) for s in range(11)}
     assert {p for _, p in cells(roll, B)} == {36}
     assert {p for _, p in cells(roll, P)} == {72, 48}  # organ merged into piano
     assert {p for _, p in cells(roll, S)} == {74, 76}  # synth lead: "every other instrument"
     assert cells(roll, D) == {(0, 40)}
-    roll, _, _ = midi.midi_to_roll(make_midi("a.mid", tracks), PARAMS, config_with(merge_organ_into_piano=False))
+    roll, _, _ = pianoroll.midi_to_roll(make_midi("a.mid", tracks), PARAMS, config_with(merge_organ_into_piano=False))
     assert {p for _, p in cells(roll, S)} == {72, 74, 76}
     assert len(info["instruments"]) == 8
 
@@ -104,14 +106,14 @@ def test_vocal_tracks_by_track_number(make_midi):
     path = make_midi("a.mid", [dict(program=0, notes=[(60, 0, 1)]), dict(program=73, name="MELO", notes=[(72, 0, 1)])])
     pm, tracks = midi.load_midi(path)
     assert tracks == [1, 2] and [i.name for i in pm.instruments] == ["", "MELO"]
-    roll, _, _ = midi.midi_to_roll(path, PARAMS, config_with(vocal_family="guitar"), vocal_tracks=[2])
+    roll, _, _ = pianoroll.midi_to_roll(path, PARAMS, config_with(vocal_family="guitar"), vocal_tracks=[2])
     assert {p for _, p in cells(roll, G)} == {72} and {p for _, p in cells(roll, P)} == {60}
 
 
 def test_tempo_change_keeps_grid_on_beats(make_midi):
     notes = [(60, b, b + 1) for b in range(8)]
     path = make_midi("a.mid", [dict(program=0, notes=notes)], tempos=[(0, 120), (4, 60), (6, 240)])
-    roll, grid, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    roll, grid, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     beat_times = grid.step_times[::12][:9]
     np.testing.assert_allclose(beat_times, [0, .5, 1, 1.5, 2, 3, 4, 4.25, 4.5], atol=1e-9)
     assert cells(roll, P) == {(12 * b + s, 60) for b in range(8) for s in range(11)}
@@ -121,36 +123,36 @@ def test_tempo_change_keeps_grid_on_beats(make_midi):
 def test_meters_marked_and_no_time_signature_is_4_4(make_midi):
     notes = [(60, b, b + 1) for b in range(4 + 3 + 4 + 4)]
     path = make_midi("a.mid", [dict(notes=notes)], meters=[(0, 4, 4), (4, 3, 4), (7, 4, 4)])
-    _, grid, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    _, grid, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     assert grid.bar_is_44.tolist() == [True, False, True, True]
     assert grid.bar_meters[1].tolist() == [3, 4]
     np.testing.assert_array_equal(grid.bar_starts, [0, 48, 84, 132])
-    _, grid, _ = midi.midi_to_roll(make_midi("b.mid", [dict(notes=notes[:8])], meters=[]), PARAMS, CONFIG)
+    _, grid, _ = pianoroll.midi_to_roll(make_midi("b.mid", [dict(notes=notes[:8])], meters=[]), PARAMS, CONFIG)
     assert grid.n_bars == 2 and grid.bar_is_44.all()
 
 
 def test_last_bar_completed(make_midi):
     path = make_midi("a.mid", [dict(notes=[(60, 0, 1), (62, 5, 5.5)])])
-    roll, grid, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    roll, grid, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     assert grid.n_steps == 96 and grid.bar_is_44.tolist() == [True, True]
 
 
 @pytest.mark.parametrize("offset, stretch", [(30, 1.0), (-50, 1.0), (25, 1.012), (0, 0.975)])
 def test_displaced_notes_realigned(make_midi, offset, stretch):
     tracks = [dict(t, notes=[(n, a + 4, b + 4) for n, a, b in t["notes"]]) for t in band(16, "dpgbs")]
-    clean, _, _ = midi.midi_to_roll(make_midi("a.mid", tracks), PARAMS, CONFIG)
+    clean, _, _ = pianoroll.midi_to_roll(make_midi("a.mid", tracks), PARAMS, CONFIG)
     path = make_midi("b.mid", tracks, offset_ticks=offset, stretch=stretch)
-    roll, grid, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    roll, grid, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     assert grid.warp[0] == pytest.approx(stretch, abs=1e-4) and grid.warp[1] == pytest.approx(offset, abs=2)
     np.testing.assert_array_equal(roll[:len(clean)], clean)
-    raw, _, _ = midi.midi_to_roll(path, PARAMS, config_with(align_to_grid=False))
+    raw, _, _ = pianoroll.midi_to_roll(path, PARAMS, config_with(align_to_grid=False))
     assert not np.array_equal(raw[:len(clean)], clean)
 
 
 def test_fit_tick_warp_keeps_a_quantized_file():
     ticks = np.arange(0, 480 * 64, 120) + np.tile([0, 0, 40, 0, 80, 0, 0, 0], 32)
-    assert midi.fit_tick_warp(ticks, 480) == (1.0, 0.0)
-    assert midi.fit_tick_warp(ticks[:10] + 17, 480) == (1.0, 0.0)  # too few notes to tell
+    assert timing.fit_tick_warp(ticks, 480) == (1.0, 0.0)
+    assert timing.fit_tick_warp(ticks[:10] + 17, 480) == (1.0, 0.0)  # too few notes to tell
 
 
 @pytest.mark.parametrize("content, reason", [(b"", midi.EMPTY), (b"MThd not really midi", midi.CORRUPT),
@@ -159,19 +161,19 @@ def test_bad_files_raise_data_error_with_reason(tmp_path, content, reason):
     path = tmp_path / "bad.mid"
     path.write_bytes(content)
     with pytest.raises(midi.MidiDataError) as e:
-        midi.midi_to_roll(path, PARAMS, CONFIG)
+        pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     assert e.value.reason == reason and str(path) in str(e.value)
 
 
 def test_no_notes_and_no_notes_in_range(make_midi, tmp_path):
     with pytest.raises(midi.MidiDataError) as e:
-        midi.midi_to_roll(make_midi("a.mid", [dict(notes=[])]), PARAMS, CONFIG)
+        pianoroll.midi_to_roll(make_midi("a.mid", [dict(notes=[])]), PARAMS, CONFIG)
     assert e.value.reason == midi.EMPTY
     with pytest.raises(midi.MidiDataError) as e:
-        midi.midi_to_roll(make_midi("b.mid", [dict(notes=[(10, 0, 1), (120, 1, 2)])]), PARAMS, CONFIG)
+        pianoroll.midi_to_roll(make_midi("b.mid", [dict(notes=[(10, 0, 1), (120, 1, 2)])]), PARAMS, CONFIG)
     assert e.value.reason == midi.NO_NOTES_IN_RANGE
     with pytest.raises(midi.MidiDataError) as e:
-        midi.midi_to_roll(tmp_path / "gone.mid", PARAMS, CONFIG)
+        pianoroll.midi_to_roll(tmp_path / "gone.mid", PARAMS, CONFIG)
     assert e.value.reason == midi.VANISHED
 
 
@@ -181,17 +183,17 @@ def test_phrases_windows_hop_and_meters(make_midi):
     tracks = [dict(drum=True, notes=[(36, b, b + 1) for b in range(n_beats)]),
               dict(program=0, notes=[(60, b, b + 1) for b in range(n_beats)]),
               dict(program=33, notes=[(36, b, b + 1) for b in range(n_beats) if b >= 22])]
-    roll, grid, _ = midi.midi_to_roll(make_midi("a.mid", tracks, meters=[(0, 4, 4), (20, 2, 4), (22, 4, 4)]),
+    roll, grid, _ = pianoroll.midi_to_roll(make_midi("a.mid", tracks, meters=[(0, 4, 4), (20, 2, 4), (22, 4, 4)]),
                                       PARAMS, CONFIG)
     assert grid.bar_is_44.tolist() == [True] * 5 + [False] + [True] * 6
-    np.testing.assert_array_equal(midi.phrase_starts(grid, 4, 1), [0, 1, 6, 7, 8])
-    np.testing.assert_array_equal(midi.phrase_starts(grid, 4, 4), [0, 6])  # realigned after the fill
-    x, starts = midi.phrases(roll, grid, 4, 1, 3)
+    np.testing.assert_array_equal(timing.phrase_starts(grid, 4, 1), [0, 1, 6, 7, 8])
+    np.testing.assert_array_equal(timing.phrase_starts(grid, 4, 4), [0, 6])  # realigned after the fill
+    x, starts = pianoroll.phrases(roll, grid, 4, 1, 3)
     np.testing.assert_array_equal(starts, [6, 7, 8])  # no bass before the fill: windows 0 and 1 have 2 tracks
     assert x.shape == (3, 4, 48, 84, 5) and x.dtype == bool
     first = grid.bar_starts[6]
     np.testing.assert_array_equal(x[0].reshape(192, 84, 5), roll[first:first + 192])
-    x, starts = midi.phrases(roll, grid, 4, 1, 2)
+    x, starts = pianoroll.phrases(roll, grid, 4, 1, 2)
     np.testing.assert_array_equal(starts, [0, 1, 6, 7, 8])
 
 
@@ -211,7 +213,7 @@ def random_roll(rng, n_steps, is_drums):
 def test_roll_to_midi_round_trip_constant_tempo(tmp_path):
     rng = np.random.default_rng(0)
     roll = random_roll(rng, 4 * 48, PARAMS["is_drums"])
-    pm = midi.roll_to_midi(roll, PARAMS)
+    pm = pianoroll.roll_to_midi(roll, PARAMS)
     assert [i.program for i in pm.instruments] == PARAMS["programs"]
     assert [i.is_drum for i in pm.instruments] == PARAMS["is_drums"]
     assert [i.name for i in pm.instruments] == PARAMS["track_names"]
@@ -224,32 +226,32 @@ def test_roll_to_midi_round_trip_constant_tempo(tmp_path):
             assert all(n.end - n.start == pytest.approx(step) for n in inst.notes)
     path = tmp_path / "a.mid"
     pm.write(str(path))
-    back, grid, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    back, grid, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     np.testing.assert_array_equal(back[:len(roll)], roll)
     assert not back[len(roll):].any() and grid.warp == (1.0, 0.0)
     # a phrase-shaped roll (n_bars, n_steps, ...) is the same music
-    same = midi.roll_to_midi(roll.reshape(4, 48, 84, 5), PARAMS)
+    same = pianoroll.roll_to_midi(roll.reshape(4, 48, 84, 5), PARAMS)
     assert [len(i.notes) for i in same.instruments] == [len(i.notes) for i in pm.instruments]
 
 
 def test_roll_to_midi_on_a_song_grid_keeps_its_tempo_changes(make_midi, tmp_path):
     notes = [(60, b, b + 1) for b in range(8)]
-    _, grid, _ = midi.midi_to_roll(make_midi("a.mid", [dict(notes=notes)], tempos=[(0, 120), (4, 60)]), PARAMS, CONFIG)
+    _, grid, _ = pianoroll.midi_to_roll(make_midi("a.mid", [dict(notes=notes)], tempos=[(0, 120), (4, 60)]), PARAMS, CONFIG)
     roll = random_roll(np.random.default_rng(1), grid.n_steps, PARAMS["is_drums"])
-    pm = midi.roll_to_midi(roll, PARAMS, step_times=grid.step_times)
+    pm = pianoroll.roll_to_midi(roll, PARAMS, step_times=grid.step_times)
     np.testing.assert_allclose(pm.get_beats()[:8], [0, .5, 1, 1.5, 2, 3, 4, 5], atol=1e-6)
     starts = np.array(sorted({n.start for i in pm.instruments for n in i.notes}))
     assert np.abs(grid.step_times[np.searchsorted(grid.step_times, starts - 1e-9)] - starts).max() < 1e-6
     path = tmp_path / "b.mid"
     pm.write(str(path))
-    back, _, _ = midi.midi_to_roll(path, PARAMS, CONFIG)
+    back, _, _ = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
     np.testing.assert_array_equal(back[:len(roll)], roll)
 
 
 def test_pypianoroll_npz_round_trip(tmp_path):
     pypianoroll = pytest.importorskip("pypianoroll")
     roll = random_roll(np.random.default_rng(2), 2 * 48, PARAMS["is_drums"])
-    path = midi.save_pypianoroll_npz(tmp_path / "sample.npz", roll, PARAMS)
+    path = pianoroll.save_pypianoroll_npz(tmp_path / "sample.npz", roll, PARAMS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sample.npz"]
     multitrack = pypianoroll.Multitrack(str(path))
     assert multitrack.beat_resolution == 12 and multitrack.tempo[0] == 100

@@ -4,10 +4,10 @@ import pytest
 import tensorflow as tf
 
 from musegan import config as cfg
-from musegan.data import pack
-from musegan.design import MODELS
-from musegan.model import MuseGAN, beat_onset_share
-from musegan.train import TrainGraph
+from musegan.music.data import pack
+from musegan.nets.spec import MODELS
+from musegan.nets.network import MuseGAN, beat_onset_share
+from musegan.training.tf_trainer import TrainGraph
 from tiny_exp import TINY_CONFIG, TINY_PARAMS, tiny_phrases
 
 v1 = tf.compat.v1

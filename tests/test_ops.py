@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musegan import ops
+from musegan.nets import tf_layers
 
 v1 = tf.compat.v1
 
@@ -24,7 +24,7 @@ def test_conv_stride2_is_kernel4_stride2_same_conv(length):
     x = rng.standard_normal((3 * length, 5)).astype(np.float32)  # 3 sequences, 5 channels
 
     def build():
-        y = ops.conv_stride2(tf.constant(x), length, 7, "conv")
+        y = tf_layers.conv_stride2(tf.constant(x), length, 7, "conv")
         with v1.variable_scope("conv", reuse=True):
             kernel, bias = v1.get_variable("kernel"), v1.get_variable("bias")
         # kernel[0] holds taps 0-1 over (step, channel), kernel[1] taps 2-3
@@ -45,7 +45,7 @@ def test_upsample_is_transposed_conv_with_kernel_equal_stride():
     x = rng.standard_normal((4, 6)).astype(np.float32)  # 4 sequences of one step
 
     def build():
-        y = ops.upsample(tf.constant(x), 3, 5, "up", use_bias=False)
+        y = tf_layers.upsample(tf.constant(x), 3, 5, "up", use_bias=False)
         with v1.variable_scope("up", reuse=True):
             kernel = v1.get_variable("kernel")  # (6, 3 * 5)
         filters = tf.transpose(tf.reshape(kernel, [6, 3, 5]), [1, 2, 0])  # (width, out, in)
@@ -62,7 +62,7 @@ def test_downsample_is_conv_with_kernel_equal_stride():
     x = rng.standard_normal((4 * 6, 3)).astype(np.float32)  # 4 sequences of 6 steps
 
     def build():
-        y = ops.downsample(tf.constant(x), 2, 5, "down")
+        y = tf_layers.downsample(tf.constant(x), 2, 5, "down")
         with v1.variable_scope("down", reuse=True):
             kernel, bias = v1.get_variable("kernel"), v1.get_variable("bias")
         ref = tf.nn.conv1d(tf.reshape(x, [4, 6, 3]), tf.reshape(kernel, [2, 3, 5]), stride=2,
@@ -78,7 +78,7 @@ def test_batch_norm_moving_averages_move_only_through_update_ops():
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
 
     def build():
-        y = ops.batch_norm(tf.constant(x), True, "bn")
+        y = tf_layers.batch_norm(tf.constant(x), True, "bn")
         updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
         return y, updates
 
@@ -103,7 +103,7 @@ def test_binary_straight_through_thresholds_forward_and_passes_gradients_back():
     import jax
     import jax.numpy as jnp
 
-    from musegan.train_jax import binary_straight_through
+    from musegan.training.jax_trainer import binary_straight_through
 
     x = np.array([-0.9, -1e-3, 0.0, 2e-3, 0.7], np.float32)
     weights = np.array([1.0, -2.0, 3.0, 0.5, -1.5], np.float32)
@@ -111,7 +111,7 @@ def test_binary_straight_through_thresholds_forward_and_passes_gradients_back():
 
     def build():
         t = tf.constant(x)
-        y = ops.binary_straight_through(t)
+        y = tf_layers.binary_straight_through(t)
         return y, tf.gradients(tf.reduce_sum(y * weights), t)[0]
 
     y, grad = _run(build)

@@ -3,7 +3,7 @@ import pytest
 
 from musegan import config as cfg
 from musegan.errors import ConfigError
-from musegan.output import binarize, to_notes
+from musegan.music.notes import binarize, to_notes
 
 
 def _raw(seed=0, shape=(3, 2, 8, 24, 5)):

@@ -43,7 +43,7 @@ def test_shipped_model_makes_music(exp, tmp_path):
         assert len(generated) == len(params["track_names"]) - 1
         assert all(len(i.notes) > 0 for i in generated)
         # one note at a time: a note may reach one step into the next, the note-end rest of the
-        # pianoroll undone in MIDI (midi.roll_to_midi), never further
+        # pianoroll undone in MIDI (pianoroll.roll_to_midi), never further
         times, tempi = pm.get_tempo_changes()
         step = lambda t: 60 / tempi[np.searchsorted(times, t, side="right") - 1] / params["beat_resolution"]
         for t in monophonic_indices(params):
@@ -64,7 +64,7 @@ def test_shipped_model_makes_music(exp, tmp_path):
         else:
             assert share("in_given_harmony") >= 2 * 100 * about["given_pitch_classes"] / 12
     else:
-        from musegan.inference import generate_phrases
+        from musegan.generate import generate_phrases
 
         x = generate_phrases(copy, 4)
         assert x.shape == (4, *params["data_shape"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musegan.train import train
+from musegan.training.tf_trainer import train
 from musegan.errors import ConfigError
 from tiny_exp import TINY_PARAMS, make_experiment
 
@@ -74,7 +74,8 @@ def trained_source(tmp_path_factory):
 
 
 def test_warm_start_copies_matching_weights_and_zeroes_new_inputs(tmp_path, trained_source):
-    from musegan.checkpoint import _training_graph, warm_start
+    from musegan.training.transfer import _training_graph
+    from musegan.weights.checkpoints import warm_start
 
     src = trained_source
     dst = make_experiment(tmp_path, "dst", params={"condition_track": "bass"}, config={"init_from": str(src)})
@@ -130,14 +131,13 @@ def test_warm_start_only_when_fresh_and_bad_source_is_one_line(tmp_path, trained
 def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, trained_source):
     """Only G's weights ship, so such a warm start leaves D fresh: the critic warm-up
     updates D alone before G's first update, and G (and its EMA) still hold the shipped weights."""
-    import argparse
     import shutil
 
-    from musegan.inference import export_main
+    from musegan.weights.export import export_generator
 
     shipped = tmp_path / "shipped"
     shutil.copytree(trained_source, shipped)
-    export_main(argparse.Namespace(exp_dir=str(shipped), overwrite=False, steps=None, to=None, live=False))
+    export_generator(shipped)
     shutil.rmtree(shipped / "model")
     weights, logs = {}, {}
     for updates in (0, 3):
@@ -166,11 +166,12 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, cap
     """ema_decay: after each G update ema += (1 - decay) (g - ema), kept across a resume as
     ema/<name> (train_jax's state names); generation uses the EMA; export-state carries it,
     import-state brings it back (into an experiment without EMA: as the generator)."""
-    from musegan.checkpoint import export_state, generator_weights, import_state
+    from musegan.training.transfer import export_state, import_state
+    from musegan.weights.checkpoints import generator_weights
     from musegan.cli import main as cli
     from musegan.errors import CheckpointError
-    from musegan.inference import generate_phrases
-    from musegan.state import compact, load_state
+    from musegan.generate import generate_phrases
+    from musegan.weights.states import compact, load_state
 
     exp = make_experiment(tmp_path, config={"ema_decay": 0.75, "save_checkpoint_steps": 1})
     logs = []
@@ -279,9 +280,9 @@ def test_evaluation_while_training_logs_the_goal_count(tmp_path):
 def test_evaluation_while_training_conditions_on_the_selection_songs(tmp_path, monkeypatch):
     """With selection_fraction, the running evaluation (which picks checkpoints) is given the
     selection split's phrases, never the held-out ones."""
-    from musegan import train as train_module
+    from musegan.training import tf_trainer as train_module
     from musegan.config import load_experiment
-    from musegan.data import load_splits
+    from musegan.music.splits import load_splits
 
     exp = make_experiment(tmp_path, params={"multitrack": "hybrid", "condition_track": "piano"},
                           config={"evaluate_steps": 1, "evaluate_bars": 8, "validation_fraction": 0.25,

@@ -1,4 +1,4 @@
-"""The JAX trainer (musegan.train_jax) against the TensorFlow graphs it ports.
+"""The JAX trainer (musegan.training.jax_trainer) against the TensorFlow graphs it ports.
 
 For each model combination one TrainGraph is built and its variables set to random
 values (batch-norm scales, offsets, moving averages and biases too, so that using
@@ -21,12 +21,16 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import yaml  # noqa: E402
 
-from musegan import checkpoint, state as state_io, train_jax as tj
+from musegan.weights import checkpoints
+from musegan.weights import states as state_io
+from musegan.weights.averaging import average_generators
+from musegan.training import jax_trainer as tj
 from musegan import config as cfg
-from musegan.data import pack, transpose, write_sparse_npz
+from musegan.music.data import pack, write_sparse_npz
+from musegan.music.splits import transpose
 from musegan.errors import CheckpointError, UsageError
-from musegan.train import TrainGraph, gan_losses
-from musegan.train_jax import d_loss_of
+from musegan.training.tf_trainer import TrainGraph, gan_losses
+from musegan.training.jax_trainer import d_loss_of
 from tiny_exp import TINY_CONFIG, TINY_PARAMS, make_experiment, tiny_phrases
 
 v1 = tf.compat.v1
@@ -397,20 +401,19 @@ def test_average_generators_writes_the_mean_as_a_shipped_generator(tmp_path, cap
                                                      "Generator/bn/moving_variance": np.array([1e5], np.float32)})
     b = state_io.save_generator(tmp_path / "b.npz", {"Generator/k": np.array([2.0, 5.0], np.float32),
                                                      "Generator/bn/moving_variance": np.array([3e5], np.float32)})
-    args = lambda out, *gens, overwrite=False: types.SimpleNamespace(out=out, generators=list(gens), overwrite=overwrite)
-    state_io.average_generators_main(args(tmp_path / "soup.npz", a, b))
+    average_generators(tmp_path / "soup.npz", [a, b])
     assert "mean of 2 generators (2 arrays)" in capsys.readouterr().out
     got = state_io.load_generator(tmp_path / "soup.npz")
     assert got["Generator/k"].dtype == np.float16 and got["Generator/k"].tolist() == [1.5, 3.5]
     assert got["Generator/bn/moving_variance"].dtype == np.float32 and got["Generator/bn/moving_variance"][0] == 2e5
     with pytest.raises(UsageError, match="already exists"):
-        state_io.average_generators_main(args(tmp_path / "soup.npz", a, b))
+        average_generators(tmp_path / "soup.npz", [a, b])
     with pytest.raises(UsageError, match="one generator given"):
-        state_io.average_generators_main(args(tmp_path / "one.npz", a))
+        average_generators(tmp_path / "one.npz", [a])
     other = state_io.save_generator(tmp_path / "c.npz", {"Generator/k": np.zeros(3, np.float32),
                                                          "Generator/bn/moving_variance": np.ones(1, np.float32)})
     with pytest.raises(CheckpointError, match=r"c.npz: 'Generator/k' has shape \(3,\)"):
-        state_io.average_generators_main(args(tmp_path / "bad.npz", a, other))
+        average_generators(tmp_path / "bad.npz", [a, other])
     assert not (tmp_path / "bad.npz").exists()
 
 
@@ -541,7 +544,7 @@ def test_averager_means_the_generator_at_the_chosen_steps(tmp_path):
 def test_warm_started_run_stops_at_step_and_ships_an_average_tf_can_play(tmp_path, capsys):
     """A whole JAX run as the GPU recipe runs it (init_from, critic warm-up, --stop-step before
     config 'steps', --average-from): its average is a generator.npz the TF side generates from."""
-    from musegan.inference import Generator
+    from musegan.generate import Generator
 
     exp = _piano_experiment(tmp_path)
     source = make_experiment(tmp_path, "scratch", params={**THREE, "multitrack": "hybrid"})
@@ -590,8 +593,8 @@ def test_train_jax_import_infer_export_resume(tmp_path, capsys):
 
     cli(["import-state", str(exp), str(out)])
     assert "weights are the state's EMA of them" in capsys.readouterr().out
-    assert checkpoint.latest(exp / "model").endswith("model.ckpt-2")
-    reader = tf.train.load_checkpoint(checkpoint.latest(exp / "model"))
+    assert checkpoints.latest(exp / "model").endswith("model.ckpt-2")
+    reader = tf.train.load_checkpoint(checkpoints.latest(exp / "model"))
     # the generator a user gets is the EMA; D and the moving averages are the state's own
     assert np.array_equal(reader.get_tensor(name), flat["ema/" + name]) and reader.get_tensor("global_step") == 2
     d_name = "Discriminator/all/score/kernel"
@@ -639,7 +642,7 @@ def test_sigterm_saves_the_state_and_exits_143(tmp_path):
     exp = make_experiment(tmp_path, params={**THREE, "multitrack": "hybrid", "condition_track": None},
                           config={"batch_size": 4, "validation_fraction": 0.0})
     out = tmp_path / "state"
-    proc = subprocess.Popen([sys.executable, "-m", "musegan.train_jax", str(exp), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "musegan.training.jax_trainer", str(exp), "--out", str(out),
                              "--steps", "1000000", "--save-every-minutes", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -660,7 +663,7 @@ def test_selection_conditions_on_the_selection_split(tmp_path, capsys):
     """With selection_fraction > 0 the selector is given the condition tracks of the songs
     kept out of fitting (each song here has its own piano pitch, so a track tells its song)."""
     import re
-    from musegan.data import load_splits
+    from musegan.music.splits import load_splits
 
     x = np.zeros((24, *THREE["data_shape"]), dtype=bool)
     songs = np.arange(24) // 3

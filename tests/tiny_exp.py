@@ -29,7 +29,7 @@ def tiny_phrases(n: int = 24, seed: int = 0) -> np.ndarray:
 def make_experiment(root: Path, name: str = "exp", params: dict = None, config: dict = None,
                     n_phrases: int = 24) -> Path:
     """Write data and an experiment folder under `root`; return the folder."""
-    from musegan.data import write_sparse_npz
+    from musegan.music.data import write_sparse_npz
 
     root = Path(root)
     data = root / "tiny.npz"

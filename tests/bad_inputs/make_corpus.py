@@ -176,7 +176,7 @@ def trained_model(root: Path) -> Path:
     trained once per corpus folder (imports TensorFlow)."""
     shared = root / "_trained"
     if not (shared / "exp" / "model" / "checkpoint").is_file():
-        from musegan.train import train
+        from musegan.training.tf_trainer import train
 
         shutil.rmtree(shared, ignore_errors=True)
         train(experiment(shared, params=CONDITIONAL), steps=1, log=lambda *a: None)
@@ -615,7 +615,7 @@ AVERAGE = "average-states {d}/avg {d}/a {d}/b"
 
 
 def tiny_state(path: Path, step: int, names: Sequence[str] = ("Generator/x/kernel", "Discriminator/y/bias")) -> None:
-    from musegan.state import save_state
+    from musegan.weights.states import save_state
     save_state(path, {**{n: np.full((2, 3), step, np.float32) for n in names}, "global_step": np.int64(step)})
 
 
@@ -634,7 +634,7 @@ def _(d, root):
 @case("average_other_shapes", AVERAGE, 1, ["{d}/b", "'Generator/x/kernel' has shape (3,)", "(2, 3) in {d}/a"])
 def _(d, root):
     tiny_state(d / "a", 1)
-    from musegan.state import save_state
+    from musegan.weights.states import save_state
     save_state(d / "b", {"Generator/x/kernel": np.zeros(3, np.float32), "Discriminator/y/bias": np.zeros((2, 3), np.float32),
                          "global_step": np.int64(2)})
 

@@ -1,7 +1,7 @@
 """`musegan collect IN_DIR OUT.npz`: 4-bar training phrases from a folder of MIDI files.
 
 Every `.mid`/`.midi`/`.kar` under IN_DIR (recursively, in sorted path order)
-is read by `musegan.midi` (own beat grid, families, quantization rules) and
+is read by `musegan.music.midi` (own beat grid, families, quantization rules) and
 cut into phrases of `data_shape[0]` consecutive 4/4 bars every
 `collect.hop_bars` bars, keeping those with at least `collect.min_tracks`
 non-empty tracks. Files are processed in parallel (order preserved); a file
@@ -37,10 +37,14 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from musegan import data, io, midi
-from musegan.config import FAMILIES, load_config, load_experiment, load_params
+from musegan.music import data
+from musegan import atomic
+from musegan.music import midi
+from musegan.music import pianoroll
+from musegan.music import timing
+from musegan.config import FAMILIES
 from musegan.errors import ConfigError, DataError, UsageError
-from musegan.loop import duration
+from musegan.runtime import duration
 
 LAKH_FILES = 176_581  # files in the Lakh MIDI Dataset (LMD-full), for the projection
 
@@ -141,7 +145,7 @@ def select(files: List[Path], rwc: List[RwcFolder]) -> Tuple[List[Tuple[Path, Tu
 # --------------------------------------------------------------------------- one file
 
 
-def _meters(grid: midi.Grid) -> str:
+def _meters(grid: timing.Grid) -> str:
     counts = Counter(f"{n}/{d}" for n, d in grid.bar_meters)
     return ", ".join(f"{m} x{c}" for m, c in counts.most_common())
 
@@ -186,11 +190,11 @@ def _phrases_of(path: Path, params: Dict[str, Any], config: Dict[str, Any],
                 vocal_tracks: Sequence[int]) -> Dict[str, Any]:
     c = config["collect"]
     n_bars = params["data_shape"][0]
-    roll, grid, _ = midi.midi_to_roll(path, params, config, vocal_tracks)
+    roll, grid, _ = pianoroll.midi_to_roll(path, params, config, vocal_tracks)
     out = dict(bars=grid.n_bars, bars_44=int(grid.bar_is_44.sum()), warp=grid.warp)
-    if not len(midi.phrase_starts(grid, n_bars, c["hop_bars"])):
+    if not len(timing.phrase_starts(grid, n_bars, c["hop_bars"])):
         return dict(out, reason=NOT_44, problem=f"no {n_bars} consecutive 4/4 bars (bars: {_meters(grid)})")
-    x, starts = midi.phrases(roll, grid, n_bars, c["hop_bars"], c["min_tracks"])
+    x, starts = pianoroll.phrases(roll, grid, n_bars, c["hop_bars"], c["min_tracks"])
     if not len(x):
         used = [params["track_names"][t] for t in np.flatnonzero(roll.any(axis=(0, 1)))]
         return dict(out, reason=NO_PHRASE, problem=f"no {n_bars}-bar phrase has {c['min_tracks']} non-empty "
@@ -279,8 +283,8 @@ def run(in_dir: Path, out: Path, params: Dict[str, Any], config: Dict[str, Any],
         jobs: Optional[int] = None, overwrite: bool = False, stream=None) -> Dict[str, Any]:
     """Collect `in_dir` into `out`; returns the summary (also written beside `out`)."""
     in_dir, out = Path(in_dir), Path(out)
-    io.check_writable(out, overwrite)
-    io.check_writable(summary_path(out), overwrite)  # a user's file of that name is theirs too
+    atomic.check_writable(out, overwrite)
+    atomic.check_writable(summary_path(out), overwrite)  # a user's file of that name is theirs too
     if out.suffix != ".npz":
         raise UsageError(f"{out}: the output must be a .npz file")
     if not in_dir.is_dir():
@@ -338,7 +342,7 @@ def run(in_dir: Path, out: Path, params: Dict[str, Any], config: Dict[str, Any],
                         "cpu_seconds_per_file": round(cpu, 4),
                         "projected_hours_lakh_from_cpu": round(LAKH_FILES * cpu / jobs / 3600, 2),
                         "lakh_files": LAKH_FILES}
-    io.save_json(summary_path(out), summary)
+    atomic.save_json(summary_path(out), summary)
     if not kept:
         reasons = ", ".join(f"{k} {len(v)}" for k, v in skipped.items())
         name, problem = next((n, p) for files in skipped.values() for n, p in files.items())
@@ -392,33 +396,27 @@ def _summary(in_dir, out, params, config, jobs, files, tasks, excluded, rwc, kep
     }
 
 
-def _print_summary(summary: Dict[str, Any], path: Path) -> None:
+def summary_text(summary: Dict[str, Any], path: Path) -> str:
+    """What `musegan collect` prints of a `run`'s summary (written in full to `path`)."""
     s = summary
-    print(f"collected {s['phrases']} phrases from {s['files_used']} of {s['files_read']} files "
+    lines = []
+    add = lines.append
+    add(f"collected {s['phrases']} phrases from {s['files_used']} of {s['files_read']} files "
           f"({s['phrases_on_hop_n_bars']} on a hop of {s['settings']['data_shape'][0]} bars) -> {s['out']}")
     if s["files_excluded_by_rwc_metadata"]:
-        print(f"  RWC: {len(s['files_excluded_by_rwc_metadata'])} files excluded by genre/metadata")
+        add(f"  RWC: {len(s['files_excluded_by_rwc_metadata'])} files excluded by genre/metadata")
     for reason, v in s["skipped"].items():
-        print(f"  skipped {reason}: {v['count']}")
+        add(f"  skipped {reason}: {v['count']}")
         for name, problem in list(v["files"].items())[:SHOW_SKIPPED]:
-            print(f"    {name}: {problem}")
+            add(f"    {name}: {problem}")
         if v["count"] > SHOW_SKIPPED:
-            print(f"    ... and {v['count'] - SHOW_SKIPPED} more (all in the summary)")
+            add(f"    ... and {v['count'] - SHOW_SKIPPED} more (all in the summary)")
     ratios = ", ".join(f"{k} {v:.2f}" for k, v in s["track_nonempty_ratio"]["phrases"].items())
     if ratios:
-        print(f"  non-empty tracks per phrase: {ratios}")
+        add(f"  non-empty tracks per phrase: {ratios}")
     sp = s["speed"]
-    print(f"  {sp['seconds']:.1f} s, {sp['files_per_second']:.2f} files/s on {sp['jobs']} jobs, "
+    add(f"  {sp['seconds']:.1f} s, {sp['files_per_second']:.2f} files/s on {sp['jobs']} jobs, "
           f"{sp['cpu_seconds_per_file']:.2f} CPU s/file (Lakh's {sp['lakh_files']} files: "
           f"~{sp['projected_hours_lakh']:.1f} h at this rate, {sp['projected_hours_lakh_from_cpu']:.1f} h "
           f"on {sp['jobs']} free cores); summary: {path}")
-
-
-def main(args) -> None:
-    """`musegan collect IN_DIR OUT [--exp DIR] [--jobs N] [--overwrite]`."""
-    if args.exp is not None:
-        config, params = load_experiment(args.exp)
-    else:
-        config, params = load_config(), load_params()
-    summary = run(args.in_dir, args.out, params, config, jobs=args.jobs, overwrite=args.overwrite)
-    _print_summary(summary, summary_path(Path(args.out)))
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from musegan.errors import DataError, UsageError
-from musegan.io import atomic_path, check_writable
+from musegan.atomic import atomic_path, check_writable
 
 PathLike = Union[str, os.PathLike]
 
@@ -90,9 +90,11 @@ def render(midi_path: PathLike, wav_path: PathLike, soundfont: Optional[PathLike
     return _render(midi_path, wav_path, soundfont, overwrite, sample_rate, engine)[0]
 
 
-def main(args) -> None:
-    path, used, seconds = _render(args.input, args.output, args.soundfont, args.overwrite)
-    print(f"{path}: {seconds:.1f} s, {used}")
+def render_file(midi_path: PathLike, wav_path: PathLike, soundfont: Optional[PathLike] = None,
+                overwrite: bool = False) -> str:
+    """`render`, returning the line `musegan render` prints: the file, its length and what rendered it."""
+    path, used, seconds = _render(midi_path, wav_path, soundfont, overwrite)
+    return f"{path}: {seconds:.1f} s, {used}"
 
 
 # --------------------------------------------------------------------------- internals
@@ -150,10 +152,10 @@ def _render(midi_path, wav_path, soundfont, overwrite, sample_rate=44100, engine
 def _load(path: Path):
     """The PrettyMIDI of `path`; DataError (one line) when it cannot be read.
 
-    Read by `musegan.midi.load_midi`, so every command refuses the same files
+    Read by `musegan.music.midi.load_midi`, so every command refuses the same files
     with the same messages (folders, FIFOs, truncated, type-2, absurdly long...).
     """
-    from musegan.midi import load_midi
+    from musegan.music.midi import load_midi
 
     return load_midi(path)[0]
 

@@ -3,19 +3,19 @@
 Shapes: phrases are `(batch, n_bars, n_steps, n_pitches, n_tracks)` in [-1, 1];
 the latent input is one vector per phrase, `(batch, latent_size)`, holding the
 four kinds of latent of the paper side by side (see `latent_layout`). Inside,
-every network runs on 2-D tensors `(rows, channels)` (musegan.ops), and each
+every network runs on 2-D tensors `(rows, channels)` (musegan.nets.tf_layers), and each
 track of a per-track model has its own 2-D network (separate matmuls). What
-layers exist, and their factors and widths, comes from musegan.design, shared
-with the JAX port (musegan.train_jax).
+layers exist, and their factors and widths, comes from musegan.nets.spec, shared
+with the JAX port (musegan.training.jax_trainer).
 """
 from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from musegan import ops
+from musegan.nets import tf_layers
 from musegan.config import condition_index
-from musegan.design import (MODELS, bar_time_layers, discriminator_names, encoder_layers, generated_tracks,
+from musegan.nets.spec import (MODELS, bar_time_layers, discriminator_names, encoder_layers, generated_tracks,
                             latent_layout, latent_size, latent_slices, scope_names, temporal_factors)
 
 v1 = tf.compat.v1
@@ -92,12 +92,12 @@ class MuseGAN:
         """
         ch = self.params["encoder_channels"]
         with v1.variable_scope("encoder"):
-            h = ops.dense(tf.reshape(condition, [-1, 12]), ch, "pitch_octave")  # rows (batch, bar, step, octave)
-            h = ops.batch_norm(ops.leaky_relu(h), training, "pitch_octave/bn")
+            h = tf_layers.dense(tf.reshape(condition, [-1, 12]), ch, "pitch_octave")  # rows (batch, bar, step, octave)
+            h = tf_layers.batch_norm(tf_layers.leaky_relu(h), training, "pitch_octave/bn")
             features = [h]
             for name, factor in encoder_layers(self.n_steps, self.n_pitches):
-                h = ops.downsample(h, factor, ch, name)
-                h = ops.batch_norm(ops.leaky_relu(h), training, name + "/bn")
+                h = tf_layers.downsample(h, factor, ch, name)
+                h = tf_layers.batch_norm(tf_layers.leaky_relu(h), training, name + "/bn")
                 features.append(h)
             return features
 
@@ -135,11 +135,11 @@ class MuseGAN:
         dp = self.params["discriminator"]
         channels = gx.shape[-1] // 12
         with v1.variable_scope(name):
-            h = ops.leaky_relu(ops.dense(gx, dp["pitch_channels"][0], "pitch_octave"))
-            h = ops.leaky_relu(ops.downsample(h, self.n_pitches // 12, dp["pitch_channels"][1], "pitch"))
+            h = tf_layers.leaky_relu(tf_layers.dense(gx, dp["pitch_channels"][0], "pitch_octave"))
+            h = tf_layers.leaky_relu(tf_layers.downsample(h, self.n_pitches // 12, dp["pitch_channels"][1], "pitch"))
             length = self.n_steps  # rows now (batch, bar, step)
             for i, units in enumerate(dp["time_channels"]):
-                h = ops.leaky_relu(ops.conv_stride2(h, length, units, f"time{i}"))
+                h = tf_layers.leaky_relu(tf_layers.conv_stride2(h, length, units, f"time{i}"))
                 length //= 2
             streams = [tf.reshape(h, [-1, length * h.shape[-1]])]  # rows (batch, bar)
             if dp["use_chroma"]:
@@ -147,20 +147,20 @@ class MuseGAN:
             onset = self._onsets(gx, channels) if dp["use_onset"] or dp["use_rhythm"] else None
             if dp["use_onset"]:
                 streams.append(self._onset_stream(onset))
-            h = ops.leaky_relu(ops.dense(tf.concat(streams, -1), dp["dense_channels"], "bar_dense"))
-            h = ops.leaky_relu(ops.downsample(h, 2, dp["phrase_channels"], "phrase"))
+            h = tf_layers.leaky_relu(tf_layers.dense(tf.concat(streams, -1), dp["dense_channels"], "bar_dense"))
+            h = tf_layers.leaky_relu(tf_layers.downsample(h, 2, dp["phrase_channels"], "phrase"))
             h = tf.reshape(h, [-1, (self.n_bars // 2) * dp["phrase_channels"]])
             if dp["use_rhythm"]:
                 h = tf.concat([h, self._rhythm_stream(onset)], -1)
             if dp["minibatch_std"]:
                 h = tf.concat([h, _minibatch_std(h)], -1)
-            return ops.dense(h, 1, "score")[:, 0]
+            return tf_layers.dense(h, 1, "score")[:, 0]
 
     def _chroma_stream(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
         """Pitch classes per beat, `(rows=(batch, bar), 64)`."""
         x = (tf.reshape(gx, [-1, 4, self.n_steps // 4, self.n_pitches // 12, 12 * channels]) + 1.0) / 2.0
         chroma = tf.reshape(tf.reduce_sum(x, axis=[2, 3]), [-1, 4 * 12 * channels])
-        return ops.leaky_relu(ops.dense(chroma, 64, "chroma"))
+        return tf_layers.leaky_relu(tf_layers.dense(chroma, 64, "chroma"))
 
     def _onsets(self, gx: tf.Tensor, channels: int) -> tf.Tensor:
         """Note onsets per step summed over pitch, `(batch * n_bars, n_steps, channels)`."""
@@ -170,7 +170,7 @@ class MuseGAN:
 
     def _onset_stream(self, onset: tf.Tensor) -> tf.Tensor:
         """`_onsets` -> `(rows=(batch, bar), 32)`."""
-        return ops.leaky_relu(ops.dense(tf.reshape(onset, [-1, self.n_steps * onset.shape[-1]]), 32, "onset"))
+        return tf_layers.leaky_relu(tf_layers.dense(tf.reshape(onset, [-1, self.n_steps * onset.shape[-1]]), 32, "onset"))
 
     def _rhythm_stream(self, onset: tf.Tensor) -> tf.Tensor:
         """`_onsets` -> each track's share of its phrase's onsets at each step of the beat, `(batch, 32)`.
@@ -181,7 +181,7 @@ class MuseGAN:
         """
         beat = self.n_steps // 4
         share = beat_onset_share(onset, self.n_bars, beat)
-        return ops.leaky_relu(ops.dense(tf.reshape(share, [-1, beat * onset.shape[-1]]), 32, "rhythm"))
+        return tf_layers.leaky_relu(tf_layers.dense(tf.reshape(share, [-1, beat * onset.shape[-1]]), 32, "rhythm"))
 
     # --------------------------------------------------------------- variables
     @staticmethod
@@ -223,10 +223,10 @@ def _temporal_generator(z: tf.Tensor, n_bars: int, channels: int, name: str,
     d = z.shape[1]
     first, second = temporal_factors(n_bars)
     with v1.variable_scope(name):
-        h = ops.upsample(z, first, channels, "layer0", use_bias=False)
-        h = tf.nn.relu(ops.batch_norm(h, training, "layer0/bn"))
-        h = ops.upsample(h, second, d, "layer1", use_bias=False)
-        return tf.nn.relu(ops.batch_norm(h, training, "layer1/bn"))
+        h = tf_layers.upsample(z, first, channels, "layer0", use_bias=False)
+        h = tf.nn.relu(tf_layers.batch_norm(h, training, "layer0/bn"))
+        h = tf_layers.upsample(h, second, d, "layer1", use_bias=False)
+        return tf.nn.relu(tf_layers.batch_norm(h, training, "layer1/bn"))
 
 
 def _bar_generator(h: tf.Tensor, features: Optional[List[tf.Tensor]], n_steps: int, n_pitches: int,
@@ -245,17 +245,30 @@ def _bar_generator(h: tf.Tensor, features: Optional[List[tf.Tensor]], n_steps: i
 
     with v1.variable_scope(name):
         dense = gp["dense_channels"]
-        h = tf.reshape(ops.dense(h, dense, "dense", use_bias=False), [-1, dense // 2])  # 2 steps per bar
-        h = tf.nn.relu(ops.batch_norm(h, training, "dense/bn"))
+        h = tf.reshape(tf_layers.dense(h, dense, "dense", use_bias=False), [-1, dense // 2])  # 2 steps per bar
+        h = tf.nn.relu(tf_layers.batch_norm(h, training, "dense/bn"))
         for i, (factor, units) in enumerate(bar_time_layers(n_steps, gp)):
-            h = ops.upsample(with_skip(h), factor, units, f"time{i}", use_bias=False)
-            h = tf.nn.relu(ops.batch_norm(h, training, f"time{i}/bn"))
-        h = ops.upsample(with_skip(h), n_pitches // 12, gp["pitch_channels"], "pitch", use_bias=False)
-        h = tf.nn.relu(ops.batch_norm(h, training, "pitch/bn"))
-        h = ops.dense(with_skip(h), 12 * n_out, "pitch_octave")
+            h = tf_layers.upsample(with_skip(h), factor, units, f"time{i}", use_bias=False)
+            h = tf.nn.relu(tf_layers.batch_norm(h, training, f"time{i}/bn"))
+        h = tf_layers.upsample(with_skip(h), n_pitches // 12, gp["pitch_channels"], "pitch", use_bias=False)
+        h = tf.nn.relu(tf_layers.batch_norm(h, training, "pitch/bn"))
+        h = tf_layers.dense(with_skip(h), 12 * n_out, "pitch_octave")
         out = tf.tanh(tf.reshape(h, [-1, n_out]))
-        return ops.binary_straight_through(out) if gp["binary_neurons"] else out
+        return tf_layers.binary_straight_through(out) if gp["binary_neurons"] else out
 
 
 def count_parameters(variables) -> int:
     return int(sum(np.prod(v.shape.as_list()) for v in variables))
+
+
+def generator_variable_names(params: dict) -> List[str]:
+    """Names of the generator's variables (weights and batch-norm moving averages): what a
+    shipped generator.npz holds. Built in a scratch graph; no values are computed."""
+    graph = tf.Graph()
+    with graph.as_default():
+        model = MuseGAN(params)
+        z = v1.placeholder(tf.float32, [None, model.latent_size])
+        shape = params["data_shape"]
+        condition = v1.placeholder(tf.float32, [None, *shape[:3]]) if model.condition is not None else None
+        model.generator(z, condition, training=False)
+        return [v.op.name for v in v1.global_variables()]

@@ -1,20 +1,20 @@
-"""MuseGAN training in JAX: the networks of musegan.model and the training step of
-musegan.train, for machines with a GPU and JAX but no TensorFlow.
+"""MuseGAN training in JAX: the networks of musegan.nets.network and the training step of
+musegan.training.tf_trainer, for machines with a GPU and JAX but no TensorFlow.
 
 Weights live in a flat dict keyed by the exact TensorFlow variable names
 (`Generator/bar/drums/time0/kernel`, ...) with the same shapes and layouts, so a
-state moves between the frameworks by name (musegan.state). Every layer is the
-same 2-D matrix product over the same row order as musegan.ops, batch norm in
+state moves between the frameworks by name (musegan.weights.states). Every layer is the
+same 2-D matrix product over the same row order as musegan.nets.tf_layers, batch norm in
 training mode is TF's fused kernel (biased batch variance to normalize, epsilon
 1e-3; the moving variance is updated with the Bessel-corrected variance the fused
 op returns, momentum 0.99 by assign_sub), Adam is tf.compat.v1's (separate beta
 powers for D and G). One jitted call runs one whole iteration: 5 D updates (config
 `n_dis_updates_per_gen_update`) and one G update, batches sampled on the device
-from the bit-packed training split of TensorFlow training (data.load_splits).
+from the bit-packed training split of TensorFlow training (splits.load_splits).
 
 Usage (no TensorFlow needed; `python3` with jax, numpy, pyyaml):
 
-    python -m musegan.train_jax EXP_DIR --out STATE_DIR [--init STATE] [--minutes M]
+    python -m musegan.training.jax_trainer EXP_DIR --out STATE_DIR [--init STATE] [--minutes M]
         [--steps N] [--save-every-minutes K] [--data PATH] [--with-adam]
         [--select-every-minutes S] [--select-phrases N] [--ema DECAY]
 
@@ -37,7 +37,7 @@ A GPU machine run (the repository copied there, the git-ignored data file carrie
 with it; $OUT is what comes back; paper-sized weights are ~30 MiB in 3 shards of at
 most 15 MiB, Adam's moments would triple that):
 
-    set -o pipefail; PYTHONUNBUFFERED=1 python3 -m musegan.train_jax exp/accompaniment/piano \
+    set -o pipefail; PYTHONUNBUFFERED=1 python3 -m musegan.training.jax_trainer exp/accompaniment/piano \
         --data data/train_x_rwc_phr.npz --out $OUT/state --minutes 8 --save-every-minutes 2 \
         --select-every-minutes 1 2>&1 | tee $OUT/train_jax.log
 
@@ -57,14 +57,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from musegan import design, metrics
-from musegan.evaluate import abs_difference, dataset_metrics, goal_checks, goal_score
+from musegan.nets import spec
+from musegan import metrics
+from musegan.metrics.datasets import dataset_metrics
+from musegan.metrics.goal import abs_difference, goal_checks, goal_score
 from musegan.config import condition_index, load_experiment
-from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_splits
+from musegan.music.splits import TRANSPOSE_HIGH, TRANSPOSE_LOW, load_splits
 from musegan.errors import CheckpointError, MuseganError, TrainingError, UsageError
-from musegan.loop import Stop, duration, exit_if_stopped
-from musegan.output import to_notes
-from musegan.state import (EMA, STEP, load_generator, load_state, save_generator, save_state,  # noqa: F401 (EMA re-exported)
+from musegan.runtime import Stop, duration, exit_if_stopped
+from musegan.music.notes import to_notes
+from musegan.weights.states import (EMA, STEP, load_generator, load_state, save_generator, save_state,  # noqa: F401 (EMA re-exported)
                            state_step, warm_start_values)
 
 Array = jnp.ndarray
@@ -80,7 +82,7 @@ ADAM_TF = {"d": ("d_adam", "optimizers/beta1_power", "optimizers/beta2_power"),
 
 
 # ------------------------------------------------------------------------------ ops
-# Each mirrors musegan.ops on 2-D `(rows, channels)` arrays, reshape for reshape.
+# Each mirrors musegan.nets.tf_layers on 2-D `(rows, channels)` arrays, reshape for reshape.
 
 def leaky_relu(x: Array) -> Array:
     return jnp.where(x > 0, x, 0.2 * x)
@@ -110,7 +112,7 @@ def downsample(x: Array, factor: int, kernel: Array, bias: Array) -> Array:
 
 def conv_stride2(x: Array, length: int, kernel: Array, bias: Array) -> Array:
     """Conv kernel 4, stride 2, SAME over sequences of `length` rows: `(rows, c) -> (rows / 2, units)`,
-    kernel `(2, 2c, units)` (pairs of steps folded into channels, as musegan.ops)."""
+    kernel `(2, 2c, units)` (pairs of steps folded into channels, as musegan.nets.tf_layers)."""
     c, units = x.shape[-1], kernel.shape[-1]
     x = jnp.pad(x.reshape(-1, length, c), ((0, 0), (1, 1), (0, 0)))
     pairs = x.reshape(-1, 2 * c)  # (sequences * (length / 2 + 1), 2c)
@@ -169,7 +171,7 @@ class _Recorder:
 
 
 class _Layers:
-    """musegan.ops with variables by TF name; collects batch statistics in training mode."""
+    """musegan.nets.tf_layers with variables by TF name; collects batch statistics in training mode."""
 
     def __init__(self, var: Callable, training: bool):
         self.var, self.training = var, training
@@ -216,17 +218,17 @@ class _Layers:
 
 # -------------------------------------------------------------------------- networks
 class MuseGANJax:
-    """musegan.model.MuseGAN as pure functions of a params dict keyed by TF variable names."""
+    """musegan.nets.network.MuseGAN as pure functions of a params dict keyed by TF variable names."""
 
     def __init__(self, params: dict):
         self.params = params
-        self.design = design.MODELS[params["multitrack"]]
+        self.design = spec.MODELS[params["multitrack"]]
         self.n_bars, self.n_steps, self.n_pitches, self.n_tracks = params["data_shape"]
         self.condition = condition_index(params)
-        self.generated = design.generated_tracks(params)
-        self.names = design.scope_names(params)
-        self.slices = design.latent_slices(params)
-        self.latent_size = design.latent_size(params)
+        self.generated = spec.generated_tracks(params)
+        self.names = spec.scope_names(params)
+        self.slices = spec.latent_slices(params)
+        self.latent_size = spec.latent_size(params)
 
     # ------------------------------------------------------------------ generator
     def generator(self, var: Callable, z: Array, condition: Optional[Array] = None,
@@ -267,7 +269,7 @@ class MuseGANJax:
         h = layers.dense(condition.reshape(-1, 12), ch, f"{scope}/pitch_octave")  # rows (batch, bar, step, octave)
         h = layers.batch_norm(leaky_relu(h), f"{scope}/pitch_octave/bn")
         features = [h]
-        for name, factor in design.encoder_layers(self.n_steps, self.n_pitches):
+        for name, factor in spec.encoder_layers(self.n_steps, self.n_pitches):
             h = layers.downsample(h, factor, ch, f"{scope}/{name}")
             h = layers.batch_norm(leaky_relu(h), f"{scope}/{name}/bn")
             features.append(h)
@@ -276,7 +278,7 @@ class MuseGANJax:
     def _temporal(self, layers: _Layers, z: Array, scope: str) -> Array:
         """G_temp: `(batch, d)` -> one vector per bar, `(batch * n_bars, d)`."""
         d = z.shape[1]
-        first, second = design.temporal_factors(self.n_bars)
+        first, second = spec.temporal_factors(self.n_bars)
         h = layers.upsample(z, first, self.params["generator"]["temporal_channels"], f"{scope}/layer0", use_bias=False)
         h = jax.nn.relu(layers.batch_norm(h, f"{scope}/layer0/bn"))
         h = layers.upsample(h, second, d, f"{scope}/layer1", use_bias=False)
@@ -294,7 +296,7 @@ class MuseGANJax:
         dense_ch = gp["dense_channels"]
         h = layers.dense(h, dense_ch, f"{scope}/dense", use_bias=False).reshape(-1, dense_ch // 2)  # 2 steps/bar
         h = jax.nn.relu(layers.batch_norm(h, f"{scope}/dense/bn"))
-        for i, (factor, units) in enumerate(design.bar_time_layers(self.n_steps, gp)):
+        for i, (factor, units) in enumerate(spec.bar_time_layers(self.n_steps, gp)):
             h = layers.upsample(with_skip(h), factor, units, f"{scope}/time{i}", use_bias=False)
             h = jax.nn.relu(layers.batch_norm(h, f"{scope}/time{i}/bn"))
         h = layers.upsample(with_skip(h), self.n_pitches // 12, gp["pitch_channels"], f"{scope}/pitch", use_bias=False)
@@ -317,7 +319,7 @@ class MuseGANJax:
     def score(self, var: Callable, groups: List[Array]) -> Array:
         """Groups -> scores `(n_discriminators, batch)`."""
         layers = _Layers(var, training=False)  # no batch norm in D
-        names = design.discriminator_names(self.params)
+        names = spec.discriminator_names(self.params)
         return jnp.stack([self._score(layers, gx, f"Discriminator/{name}") for gx, name in zip(groups, names)])
 
     def discriminator(self, var: Callable, x: Array) -> Array:
@@ -398,7 +400,7 @@ def unpack_rows(rows: Array, shape: Sequence[int]) -> Array:
 
 def transpose_batch(x: Array, shifts: Array, is_drums: Sequence[bool]) -> Array:
     """Shift each phrase of `(k, n_bars, n_steps, n_pitches, n_tracks)` by `shifts[k]` semitones
-    (up when positive); notes shifted out of range are dropped, drum tracks stay (data.transpose)."""
+    (up when positive); notes shifted out of range are dropped, drum tracks stay (splits.transpose)."""
     n_pitches = x.shape[3]
     source = jnp.arange(n_pitches)[None, :] - shifts[:, None]  # pitch p takes pitch p - shift
     valid = ((source >= 0) & (source < n_pitches)).astype(x.dtype)
@@ -509,7 +511,7 @@ class Trainer:
         self.specs = self.model.variable_specs()
         self.g_names = [n for n in self.specs if n.startswith("Generator/") and not n.endswith(MOVING)]
         # the G variables (and batch-norm scopes) a G update changes: `train_tracks`, as TrainGraph
-        self.trained_scopes = design.trained_generator_scopes(params, config["train_tracks"])
+        self.trained_scopes = spec.trained_generator_scopes(params, config["train_tracks"])
         self.trained_names = [n for n in self.g_names if n.startswith(self.trained_scopes)]
         self.bn_names = [n for n in self.specs if n.endswith(MOVING)]
         self.d_names = [n for n in self.specs if n.startswith("Discriminator/")]
@@ -544,7 +546,7 @@ class Trainer:
 
     def warm_start(self, state: dict, weights: Mapping[str, np.ndarray]) -> Tuple[dict, int, int, List[str]]:
         """`state` (fresh) with G and D variables set from another model's `weights` by
-        musegan.state.warm_start_values, as `musegan train` does for `init_from`; the EMA
+        musegan.weights.states.warm_start_values, as `musegan train` does for `init_from`; the EMA
         restarts from the new G. Returns (state, copied, widened, names left fresh)."""
         values, widened, fresh = warm_start_values({n: shape for n, (shape, _) in self.specs.items()}, weights)
         state = dict(state)
@@ -572,7 +574,7 @@ class Trainer:
         return {"generator": size(self.g_names), "discriminator": size(self.d_names)}
 
     def to_flat(self, state: dict, with_adam: bool = False) -> Dict[str, np.ndarray]:
-        """{TF variable name: numpy array} of a state (what musegan.state writes)."""
+        """{TF variable name: numpy array} of a state (what musegan.weights.states writes)."""
         state = jax.device_get(state)
         flat = {n: np.asarray(v, np.float32) for part in ("g", "bn", "d") for n, v in state[part].items()}
         flat[STEP] = np.asarray(state["step"], np.int64)
@@ -590,7 +592,7 @@ class Trainer:
         return flat
 
     def from_flat(self, flat: Dict[str, np.ndarray], source: str, key) -> Tuple[dict, List[str]]:
-        """A state from {TF name: array} (e.g. musegan.state.load_state); every G and D
+        """A state from {TF name: array} (e.g. musegan.weights.states.load_state); every G and D
         variable and `global_step` must be there with its shape. Adam state is optional per
         optimizer (all of its slots and beta powers, or none: Adam restarts). Returns
         (state, notes) with a note for each optimizer that restarts."""
@@ -755,13 +757,13 @@ def selection_rank(goal: Tuple[int, float], gap: Optional[float], data_gap: Opti
                    min_following: float) -> Tuple[bool, int, float]:
     """Ordering key of a scored state, larger = better: first whether it follows the given part
     at least `min_following` times as much as the given phrases' own tracks do (always true at
-    0), then more goal metrics met, then the smaller distance sum (evaluate.goal_score)."""
+    0), then more goal metrics met, then the smaller distance sum (metrics.goal.goal_score)."""
     follows = min_following <= 0 or (gap is not None and data_gap is not None and gap >= min_following * data_gap)
     return follows, goal[0], -goal[1]
 
 
 class Selector:
-    """Scores generator states on fixed inputs with the evaluation's goal (evaluate.goal_score):
+    """Scores generator states on fixed inputs with the evaluation's goal (metrics.goal.goal_score):
     `n` phrases from fixed latents and, for a conditional model, the condition tracks of `n`
     fixed phrases of `conditions` (the selection split's songs, which the model is not fitted
     to, or else training phrases; never held-out ones: those stay for the report), compared
@@ -854,7 +856,7 @@ class Averager:
         return True
 
     def write(self, path: Path) -> Optional[str]:
-        """Write the mean as a shipped generator.npz (musegan.state.save_generator); the log
+        """Write the mean as a shipped generator.npz (musegan.weights.states.save_generator); the log
         line, or None when no step was averaged."""
         if not self.steps:
             return None
@@ -881,7 +883,7 @@ def warm_start_weights(source: Path) -> Dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- loop
 def _critic_warmup(trainer: "Trainer", state: dict, packed: Array, updates: int, stop: Stop, exp_dir: Path,
                    log: Callable[[str], None], chunk: int = 50) -> Optional[dict]:
-    """`updates` D-only updates (musegan.train's critic warm-up: a trained G facing a fresh
+    """`updates` D-only updates (musegan.training.tf_trainer's critic warm-up: a trained G facing a fresh
     critic would follow gradients that point nowhere), `chunk` per jitted call; the state,
     or None when a signal stopped them (nothing is saved: the warm-up is redone)."""
     log(f"critic warm-up: {updates} discriminator updates before the first generator update "
@@ -1061,7 +1063,7 @@ def train(exp_dir: Path, out: Path, init: Optional[Path] = None, minutes: Option
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m musegan.train_jax",
+    p = argparse.ArgumentParser(prog="python -m musegan.training.jax_trainer",
                                 description="Train an experiment's MuseGAN in JAX; states are keyed by TF names.")
     p.add_argument("exp_dir", type=Path, help="experiment folder (params.yaml, config.yaml)")
     p.add_argument("--out", type=Path, required=True, help="folder for the state files state-NN.npz")

@@ -38,6 +38,12 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
+__all__ = ["CHUNK", "MAJOR_SCALE", "qn_threshold", "dp_tolerance", "drum_grid_mask", "tonal_matrix",
+           "scale_masks", "track_pairs", "Counts", "phrase_keys", "counts", "empty_bar_rate",
+           "used_pitch_classes", "qualified_note_rate", "drum_pattern_rate", "polyphony_rate",
+           "in_scale_rate", "on_drums_rate", "tonal_distance", "finish", "all_metrics_chunks",
+           "with_other_condition", "following", "following_of", "following_gap", "all_metrics"]
+
 # Phrases processed at once: (256, 4, 48, 84, 5) bool is 21 MB; the temporaries
 # per chunk stay below ~150 MB.
 CHUNK = 256

@@ -9,14 +9,14 @@ Two styles, like the original's `*.png` and `*_colored.png`:
   colour (`TRACK_COLORS`, mixed subtractively where tracks overlap, as the
   original). Image `(n_pitches, n_bars * (n_steps + 1) - 1, 3)`.
 
-All functions return uint8 arrays; save them with `musegan.io.save_png`.
+All functions return uint8 arrays; save them with `musegan.atomic.save_png`.
 """
 import math
 from typing import Optional, Sequence
 
 import numpy as np
 
-from musegan import io
+from musegan import atomic
 
 # Drums, Piano, Guitar, Bass, Strings (default track order), then repeated.
 TRACK_COLORS = np.array([
@@ -137,6 +137,6 @@ def song_image(roll: np.ndarray, steps_per_bar: int, colored: bool = False, colo
     return _render(pooled, colored, colors, bar_lines=False)
 
 
-def save_grid(path: io.PathLike, xs: np.ndarray, rows: int, columns: int, colored: bool = False):
+def save_grid(path: atomic.PathLike, xs: np.ndarray, rows: int, columns: int, colored: bool = False):
     """Write `grid_image(xs, rows, columns, colored)` to the PNG `path` (atomically)."""
-    return io.save_png(path, grid_image(xs, rows, columns, colored))
+    return atomic.save_png(path, grid_image(xs, rows, columns, colored))

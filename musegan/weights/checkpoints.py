@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from musegan.errors import CheckpointError
-from musegan.state import EMA, load_generator, mean_of, warm_start_values
+from musegan.weights.states import EMA, load_generator, mean_of, warm_start_values
 
 v1 = tf.compat.v1
 PRETRAINED = Path("pretrained") / "generator.npz"
@@ -40,7 +40,7 @@ def latest(model_dir: Path) -> Optional[str]:
     if named is not None and _complete(named):
         return str(named)
     complete = _complete_prefixes(model_dir)
-    return str(max(complete, key=_step)) if complete else None
+    return str(max(complete, key=step_of)) if complete else None
 
 
 def _state_file_names(model_dir: Path) -> Optional[Path]:
@@ -57,15 +57,15 @@ def _state_file_names(model_dir: Path) -> Optional[Path]:
     return model_dir / state.model_checkpoint_path  # absolute paths stay absolute
 
 
-def _prefixes(model_dir: Path) -> List[Path]:
-    return [p.with_suffix("") for p in model_dir.glob("*.index") if _step(p.with_suffix("")) is not None]
+def prefixes(model_dir: Path) -> List[Path]:
+    return [p.with_suffix("") for p in model_dir.glob("*.index") if step_of(p.with_suffix("")) is not None]
 
 
 def _complete_prefixes(model_dir: Path) -> List[Path]:
-    return [p for p in _prefixes(model_dir) if _complete(p)]
+    return [p for p in prefixes(model_dir) if _complete(p)]
 
 
-def _step(prefix: Path) -> Optional[int]:
+def step_of(prefix: Path) -> Optional[int]:
     number = prefix.name.rpartition("-")[2]
     return int(number) if number.isdigit() else None
 
@@ -117,7 +117,7 @@ def _check_shapes(path: str, variables) -> None:
                               "was params.yaml changed after training?")
 
 
-def _restore(sess, saver_: v1.train.Saver, path: str, variables=None) -> None:
+def restore(sess, saver_: v1.train.Saver, path: str, variables=None) -> None:
     if variables is None:
         variables = sess.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
     _check_shapes(path, variables)
@@ -136,18 +136,18 @@ def restore_or_initialize(sess, saver_: v1.train.Saver, model_dir: Path, init_op
     if path is None:
         sess.run(init_op)
     else:
-        _restore(sess, saver_, path)
-        _count_existing(saver_, Path(model_dir))
+        restore(sess, saver_, path)
+        count_existing(saver_, Path(model_dir))
         log(f"resumed from {path}")
     return int(sess.run(step))
 
 
-def _count_existing(saver_: v1.train.Saver, model_dir: Path) -> None:
+def count_existing(saver_: v1.train.Saver, model_dir: Path) -> None:
     """Make the checkpoints already in `model_dir` count towards max_to_keep (else every
     restart leaves its own). Saver.recover_last_checkpoints does this through a deprecated
     call that prints a warning; this passes the files' mtimes itself."""
-    prefixes = sorted(_complete_prefixes(model_dir), key=_step)
-    saver_.set_last_checkpoints_with_time([(str(p), Path(f"{p}.index").stat().st_mtime) for p in prefixes])
+    found = sorted(_complete_prefixes(model_dir), key=step_of)
+    saver_.set_last_checkpoints_with_time([(str(p), Path(f"{p}.index").stat().st_mtime) for p in found])
 
 
 def save(sess, saver_: v1.train.Saver, model_dir: Path, step: int) -> None:
@@ -273,94 +273,6 @@ def generator_to_ship(exp_dir: Path, names, steps: Optional[Sequence[int]] = Non
     return {name: np.asarray(weights[name]) for name in names}
 
 
-# ------------------------------------------------------------------ states (musegan.state)
-# The JAX trainer (musegan.train_jax) reads and writes training states: npz files keyed by
-# the TF variable names. These two functions turn them into checkpoints and back.
-
-def _is_model_variable(name: str) -> bool:
-    """Weights, batch-norm moving averages, G's EMA and the step; the rest (optimizers/...) is Adam's."""
-    return name.startswith(("Generator/", "Discriminator/", EMA)) or name == "global_step"
-
-
-def _training_graph(exp_dir: Path):
-    """(graph, TrainGraph, Saver, config) of an experiment, built without its data: the
-    variables (Adam's included) are exactly those `musegan train` saves and restores."""
-    from musegan.config import load_experiment
-    from musegan.data import PackedPhrases
-    from musegan.train import TrainGraph
-
-    config, params = load_experiment(exp_dir)
-    shape = tuple(params["data_shape"])
-    # one empty phrase stands in for the data: only its shape matters to the variables
-    dummy = PackedPhrases(np.zeros((1, (int(np.prod(shape)) + 7) // 8), np.uint8), shape)
-    v1.disable_eager_execution()
-    graph = tf.Graph()
-    with graph.as_default():
-        tg = TrainGraph(params, config, dummy)
-        saver_ = saver(max_to_keep=config["keep_checkpoint_max"])
-    return graph, tg, saver_, config
-
-
-def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Callable = print) -> str:
-    """Write the training state `state` (folder of shards or npz) as a checkpoint of `exp_dir`
-    at the state's step; return its prefix. A state with an EMA of G (train_jax --ema) gives the
-    EMA as the generator, unless the experiment keeps an EMA itself (`ema_decay`): then both
-    come over (a state without one starts it from G). Every G and D variable and the step must be in
-    the state; Adam's variables are taken when there, else start fresh (Adam restarts)."""
-    from musegan.state import STEP, ema_as_generator, load_state, state_step
-
-    exp_dir, state = Path(exp_dir), Path(state)
-    arrays = load_state(state)
-    step = state_step(arrays)
-    model_dir = exp_dir / "model"
-    existing = latest(model_dir)
-    if existing is not None and _step(Path(existing)) >= step and not overwrite:
-        raise CheckpointError(f"{existing}: a checkpoint at step {_step(Path(existing))} exists, the state {state} "
-                              f"is at step {step}; pass --overwrite to replace it (and any later ones)")
-    graph, tg, saver_, _ = _training_graph(exp_dir)
-    n_ema = 0
-    if not tg.ema:
-        arrays, n_ema = ema_as_generator(arrays)
-    elif not all(e.op.name in arrays for e in tg.ema):
-        arrays = {n: v for n, v in arrays.items() if not n.startswith(EMA)}
-        arrays.update({e.op.name: arrays[e.op.name[len(EMA):]] for e in tg.ema if e.op.name[len(EMA):] in arrays})
-    with graph.as_default():
-        variables = {v.op.name: v for v in v1.global_variables()}
-        missing = [n for n in variables if _is_model_variable(n) and n not in arrays]
-        unknown = sorted(set(arrays) - set(variables))
-        wrong = [(n, arrays[n].shape, tuple(variables[n].shape.as_list())) for n in arrays
-                 if n in variables and tuple(arrays[n].shape) != tuple(variables[n].shape.as_list())]
-        if missing or unknown or wrong:
-            what = (f"'{wrong[0][0]}' is {wrong[0][1]} in the state, {wrong[0][2]} in the model" if wrong
-                    else f"{len(missing)} variables are not in it, e.g. '{missing[0]}'" if missing
-                    else f"'{unknown[0]}' ({len(unknown)} names in all) is not a variable of the model")
-            raise CheckpointError(f"{state}: state does not match the model of {exp_dir} ({what})")
-        names = sorted(arrays)
-        holders = {n: v1.placeholder(variables[n].dtype.base_dtype, variables[n].shape, name=f"import_{i}")
-                   for i, n in enumerate(names)}
-        assign = tf.group(*[variables[n].assign(holders[n]) for n in names])
-    graph.finalize()
-    feed = {holders[n]: np.asarray(arrays[n]).astype(variables[n].dtype.base_dtype.as_numpy_dtype) for n in names}
-    with v1.Session(graph=graph) as sess:
-        sess.run(tg.init)  # Adam's variables absent from the state keep their initial values
-        sess.run(assign, feed)
-        if int(sess.run(tg.step)) != step:
-            raise CheckpointError(f"{state}: '{STEP}' did not load")  # cannot happen; guards the save below
-        if overwrite:  # the checkpoints being replaced: this step and later ones
-            for prefix in _prefixes(model_dir):
-                if _step(prefix) >= step:
-                    for f in prefix.parent.glob(f"{glob.escape(prefix.name)}.*"):
-                        f.unlink()
-        _count_existing(saver_, model_dir)
-        save(sess, saver_, model_dir, step)
-    prefix = str(model_dir / f"model.ckpt-{step}")
-    adam = sum(1 for n in arrays if not _is_model_variable(n))
-    log(f"{prefix}: imported {len(arrays)} variables from {state} at step {step}"
-        + ("" if adam else " (no Adam state: the optimizer restarts)")
-        + (f"; the generator's {n_ema} weights are the state's EMA of them (train_jax --ema)" if n_ema else ""))
-    return prefix
-
-
 def at_step(model_dir: Path, step: int) -> str:
     """Prefix of the complete checkpoint of `step` in `model_dir`; CheckpointError naming the
     steps there otherwise."""
@@ -368,43 +280,8 @@ def at_step(model_dir: Path, step: int) -> str:
     prefix = model_dir / f"model.ckpt-{step}"
     if _complete(prefix):
         return str(prefix)
-    steps = sorted(_step(p) for p in _complete_prefixes(model_dir))
+    steps = sorted(step_of(p) for p in _complete_prefixes(model_dir))
     raise CheckpointError(f"{model_dir}: no checkpoint at step {step}; "
                           + (f"steps there: {', '.join(map(str, steps))}" if steps else "none there"))
 
 
-def export_state(exp_dir: Path, out: Path, with_adam: bool = False, overwrite: bool = False,
-                 step: Optional[int] = None, log: Callable = print) -> List[Path]:
-    """Write the latest checkpoint of `exp_dir` (or the one of `step`) as a training state in
-    folder `out` (weights, moving averages and step; Adam's slots with `with_adam`)."""
-    from musegan.io import check_writable
-    from musegan.state import save_state
-
-    exp_dir, out = Path(exp_dir), Path(out)
-    path = latest(exp_dir / "model") if step is None else at_step(exp_dir / "model", step)
-    if path is None:
-        raise CheckpointError(f"{exp_dir / 'model'}: no checkpoint to export; train one with "
-                              f"`musegan train {exp_dir}` or import a state with `musegan import-state`")
-    check_writable(out, overwrite)
-    graph, tg, saver_, _ = _training_graph(exp_dir)
-    with graph.as_default():
-        variables = {v.op.name: v for v in v1.global_variables()
-                     if with_adam or _is_model_variable(v.op.name)}
-    graph.finalize()
-    with v1.Session(graph=graph) as sess:
-        _restore(sess, saver_, path)
-        values = sess.run(variables)
-    paths = save_state(out, values)
-    log(f"{out}: {len(values)} variables of {path} at step {int(values['global_step'])} "
-        f"in {len(paths)} file(s)" + ("" if with_adam else " (without Adam's state)"))
-    return paths
-
-
-def import_state_main(args) -> None:
-    """`musegan import-state EXP_DIR STATE [--overwrite]`."""
-    import_state(args.exp_dir, args.state, overwrite=args.overwrite)
-
-
-def export_state_main(args) -> None:
-    """`musegan export-state EXP_DIR OUT [--step N] [--with-adam] [--overwrite]`."""
-    export_state(args.exp_dir, args.out, with_adam=args.with_adam, overwrite=args.overwrite, step=args.step)

@@ -1,39 +1,19 @@
 """The framework-free description of the MuseGAN networks: which model has which latents,
 generators and discriminators, and every layer's factor and width.
 
-Both network builders read their structure from here (musegan.model for
-TensorFlow, musegan.train_jax for JAX), so the two cannot drift apart in what
+Both network builders read their structure from here (musegan.nets.network for
+TensorFlow, musegan.training.jax_trainer for JAX), so the two cannot drift apart in what
 layers exist; each then only says how a layer computes. No TensorFlow, no JAX.
 """
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from musegan.config import condition_index
-from musegan.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Design:
-    """What distinguishes the three multitrack models (paper, Section 4.1)."""
-
-    shared_latent: bool  # z and z_t, common to all tracks
-    private_latent: bool  # z_i and z_i,t, one per track
-    one_generator: bool  # a single generator emitting all tracks as channels
-    one_discriminator: bool  # a single discriminator over all tracks
-
+from musegan.config import MODELS, check_train_tracks, condition_index
 
 # How the phrases of one song share latents (`musegan accompany --latents`), as the log says it.
 LATENTS: Dict[str, str] = {
     "song": "one latent for the song",
     "style": "the song's style latents, fresh time-dependent ones per phrase",
     "phrase": "a fresh latent per phrase",
-}
-
-# The one registry of model names; nothing else branches on them.
-MODELS: Dict[str, Design] = {
-    "jamming": Design(shared_latent=False, private_latent=True, one_generator=False, one_discriminator=False),
-    "composer": Design(shared_latent=True, private_latent=False, one_generator=True, one_discriminator=True),
-    "hybrid": Design(shared_latent=True, private_latent=True, one_generator=False, one_discriminator=True),
 }
 
 
@@ -83,24 +63,15 @@ def scope_names(params: dict) -> List[str]:
 
 def trained_generator_scopes(params: dict, tracks: Optional[List[str]], source: str = "config") -> Tuple[str, ...]:
     """Name prefixes of the G variables a run updates: `("Generator/",)` when `tracks` is None,
-    else each named track's private temporal and bar generators (`config.train_tracks`).
+    else each named track's private temporal and bar generators (`config.train_tracks`,
+    checked by `musegan.config.check_train_tracks`).
 
     Fine-tuning one track this way leaves every other track's output, for the same
     latent and condition, exactly as it was.
     """
     if tracks is None:
         return ("Generator/",)
-    if MODELS[params["multitrack"]].one_generator:
-        raise ConfigError(f"{source}: 'train_tracks' needs per-track generators; "
-                          f"{params['multitrack']} has one generator for all tracks")
-    names = scope_names(params)
-    generated = [names[i] for i in generated_tracks(params)]
-    if not tracks:
-        raise ConfigError(f"{source}: 'train_tracks' is empty (null trains the whole generator)")
-    for track in tracks:
-        if track.lower() not in generated:
-            raise ConfigError(f"{source}: 'train_tracks' names '{track}', not a generated track "
-                              f"(generated: {', '.join(generated)})")
+    check_train_tracks(params, tracks, source)
     return tuple(f"Generator/{kind}/{t.lower()}/" for t in tracks for kind in ("temporal_private", "bar"))
 
 

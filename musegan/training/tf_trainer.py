@@ -13,16 +13,18 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import gen_nn_ops
 
-from musegan import checkpoint
+from musegan.weights import checkpoints
 from musegan.config import condition_index, load_experiment
-from musegan.data import TRANSPOSE_HIGH, TRANSPOSE_LOW, PackedPhrases, check_shape, load_splits
-from musegan.design import trained_generator_scopes
+from musegan.music.data import PackedPhrases
+from musegan.music.splits import TRANSPOSE_HIGH, TRANSPOSE_LOW, check_shape, load_splits
+from musegan.nets.spec import trained_generator_scopes
 from musegan.errors import TrainingError
-from musegan.evaluate import abs_difference, dataset_metrics, goal_checks
-from musegan.loop import Stop as _Stop, duration as _duration, exit_if_stopped
-from musegan.model import MuseGAN, count_parameters
-from musegan.output import to_notes
-from musegan.state import EMA
+from musegan.metrics.datasets import dataset_metrics
+from musegan.metrics.goal import abs_difference, goal_checks
+from musegan.runtime import Stop as _Stop, duration as _duration
+from musegan.nets.network import MuseGAN, count_parameters
+from musegan.music.notes import to_notes
+from musegan.weights.states import EMA
 
 v1 = tf.compat.v1
 TRANSPOSE_RANGE = (TRANSPOSE_LOW, TRANSPOSE_HIGH)
@@ -230,17 +232,17 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
     graph = tf.Graph()
     with graph.as_default():
         tg = TrainGraph(params, config, train_data)
-        saver = checkpoint.saver(max_to_keep=config["keep_checkpoint_max"])
+        saver = checkpoints.saver(max_to_keep=config["keep_checkpoint_max"])
         sample_feed = _sample_feed(tg, config, params, valid_data or train_data)
     graph.finalize()
     model_dir = exp_dir / "model"
     sess = v1.Session(graph=graph, config=session_config(config))
     with sess, _Stop() as stop:
-        fresh = checkpoint.latest(model_dir) is None
-        step = checkpoint.restore_or_initialize(sess, saver, model_dir, tg.init, tg.step, log=log)
+        fresh = checkpoints.latest(model_dir) is None
+        step = checkpoints.restore_or_initialize(sess, saver, model_dir, tg.init, tg.step, log=log)
         left_fresh = []
         if config["init_from"] and fresh:
-            left_fresh = checkpoint.warm_start(
+            left_fresh = checkpoints.warm_start(
                 sess, tg.model.variables("Generator") + tg.model.variables("Discriminator"),
                 Path(config["init_from"]), log=log)
         if fresh and tg.ema:
@@ -299,8 +301,8 @@ def train(exp_dir: Path, steps: Optional[int] = None, log=print) -> Dict[str, fl
                 _summary_scalars(writer, step, {"loss/d": d_loss, "loss/g": g_loss,
                                                 "learning_rate": sess.run(tg.learning_rate)})
             if step % config["save_checkpoint_steps"] == 0:
-                checkpoint.save(sess, saver, model_dir, step)
-        checkpoint.save(sess, saver, model_dir, step)
+                checkpoints.save(sess, saver, model_dir, step)
+        checkpoints.save(sess, saver, model_dir, step)
         if writer is not None:
             writer.close()
         if stop.signal is not None:
@@ -348,7 +350,7 @@ def _sample_feed(tg: TrainGraph, config: dict, params: dict, data: PackedPhrases
 
 
 def _save_samples(sess, tg: TrainGraph, feed: dict, exp_dir: Path, step: int, params: dict) -> np.ndarray:
-    from musegan.inference import save_phrases
+    from musegan.music.results import save_phrases
 
     x = to_notes(sess.run(tg.samples, feed), params)
     save_phrases(exp_dir / "results" / "training", f"step{step:07d}", x, params)
@@ -401,8 +403,8 @@ def _summary_image(writer, step: int, x: np.ndarray, params: dict) -> None:
 
     import imageio.v2 as imageio
 
-    from musegan.image import grid_image
-    from musegan.inference import grid_shape
+    from musegan.music.images import grid_image
+    from musegan.music.results import grid_shape
 
     img = grid_image(x, *grid_shape(len(x)))
     buf = _io.BytesIO()
@@ -413,10 +415,3 @@ def _summary_image(writer, step: int, x: np.ndarray, params: dict) -> None:
     writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag="samples", image=image)]), step)
     writer.flush()
 
-
-def main(args) -> None:
-    from musegan.cli import gpu_notice
-
-    gpu_notice(args.gpu)
-    result = train(args.exp_dir, steps=args.steps)
-    exit_if_stopped(result["stopped_by"])

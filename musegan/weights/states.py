@@ -1,6 +1,6 @@
 """Training state as plain npz files keyed by TensorFlow variable names: how weights travel
-between the TensorFlow trainer (musegan.train, musegan.checkpoint) and the JAX one
-(musegan.train_jax). numpy only, so either side reads it without the other framework.
+between the TensorFlow trainer (musegan.training.tf_trainer, musegan.weights.checkpoints) and the JAX one
+(musegan.training.jax_trainer). numpy only, so either side reads it without the other framework.
 
 A state is a mapping {TF variable name: array}, e.g. `Generator/bar/drums/time0/kernel`,
 `Discriminator/all/score/bias`, `Generator/.../bn/moving_mean`, `global_step`, and
@@ -23,8 +23,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from musegan.errors import CheckpointError, UsageError
-from musegan.io import save_npz
+from musegan.errors import CheckpointError
+from musegan.atomic import save_npz
 
 PathLike = Union[str, Path]
 SHARD_BYTES = 15 * 2 ** 20
@@ -164,7 +164,7 @@ def mean_of(values: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack([np.asarray(v) for v in values]).astype(np.float64), axis=0).astype(np.float32)
 
 
-def _same_model(arrays: Sequence[Mapping[str, np.ndarray]], sources: Sequence[str], keep, what: str) -> List[str]:
+def same_model(arrays: Sequence[Mapping[str, np.ndarray]], sources: Sequence[str], keep, what: str) -> List[str]:
     """The names (those `keep` accepts) all of `arrays` share with one shape each; else a
     CheckpointError naming the odd source and variable."""
     names = sorted(n for n in arrays[0] if keep(n))
@@ -186,26 +186,13 @@ def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence
     moments is no optimizer state), so training from the result restarts Adam."""
     if len(states) < 2:
         raise CheckpointError("averaging needs at least two states")
-    names = _same_model(states, sources, lambda n: not n.startswith(OPTIMIZER) and n != STEP, "state")
+    names = same_model(states, sources, lambda n: not n.startswith(OPTIMIZER) and n != STEP, "state")
     out = {}
     for n in names:
         values = [np.asarray(s[n]) for s in states]
         out[n] = mean_of(values) if values[0].dtype.kind == "f" else values[0]
     out[STEP] = np.int64(max(state_step(s) for s in states))
     return out
-
-
-def average_main(args) -> None:
-    """`musegan average-states OUT STATE STATE [...] [--overwrite]`."""
-    from musegan.io import check_writable
-
-    if len(args.states) < 2:
-        raise UsageError(f"{args.states[0]}: one state given; averaging needs two or more")
-    check_writable(args.out, args.overwrite)
-    states = [load_state(p) for p in args.states]
-    paths = save_state(args.out, average_states(states, [str(p) for p in args.states]))
-    steps = ", ".join(f"{state_step(s):,}" for s in states)
-    print(f"{args.out}: mean of {len(states)} states (steps {steps}) in {len(paths)} file(s)")
 
 
 def ema_as_generator(arrays: Mapping[str, np.ndarray]) -> Tuple[Dict[str, np.ndarray], int]:
@@ -248,21 +235,6 @@ def load_generator(path: PathLike) -> Dict[str, np.ndarray]:
             return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # a damaged npz raises any
         raise CheckpointError(f"{path}: cannot read weights ({' '.join(str(e).split()) or type(e).__name__})") from None
-
-
-def average_generators_main(args) -> None:
-    """`musegan average-generators OUT.npz GENERATOR.npz GENERATOR.npz [...] [--overwrite]`: the
-    mean of shipped generators of one model (a weight soup of one lineage, e.g. a model and its
-    fine-tune), written as a shipped generator.npz."""
-    from musegan.io import check_writable
-
-    if len(args.generators) < 2:
-        raise UsageError(f"{args.generators[0]}: one generator given; averaging needs two or more")
-    check_writable(args.out, args.overwrite)
-    weights = [load_generator(p) for p in args.generators]
-    names = _same_model(weights, [str(p) for p in args.generators], lambda n: True, "generator")
-    save_generator(args.out, {n: mean_of([w[n] for w in weights]) for n in names})
-    print(f"{args.out}: mean of {len(weights)} generators ({len(names)} arrays)")
 
 
 # --------------------------------------------------------------------- warm start
