@@ -2,7 +2,7 @@
 
     musegan accompany INPUT.mid --exp exp/accompaniment/piano --out OUT.mid
                       [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--latents song|style|phrase]
-                      [--binarize hard|bernoulli] [--wav] [--overwrite]
+                      [--band NAME[,...]] [--binarize hard|bernoulli] [--wav] [--overwrite]
 
 1. The user's part. The file's parts are its track chunks with notes (a chunk
    with notes on several channels, as in type-0 files, gives one part per
@@ -38,10 +38,14 @@
             `track_names`, `programs`, `is_drums`; drums on channel 10, other
             tracks on channels the user's part does not use) with notes on the
             song's grid ticks, so they follow its tempo changes.
-   OUT.png  the whole result as a pianoroll (`images.song_image`, grayscale,
-            tracks in params order, the user's part as quantized), bars padded
-            to the longest bar so bar lines stay bar lines in mixed meters.
+   OUT.png  the whole result as a labeled pianoroll (`images.song_image`: a
+            lane per track in params order, the user's part as quantized and
+            marked given, bar numbers, rows of 8 bars), bars padded to the
+            longest bar so bar lines stay bar lines in mixed meters.
    OUT.wav  with `--wav`, rendered by `musegan.music.audio.render`.
+
+`--band drums,bass` keeps only those generated tracks (the model still generates all;
+the others stay out of OUT.mid and OUT.png).
 
 TensorFlow is imported only once the input has been read and checked, so
 argument and input errors answer at once.
@@ -52,13 +56,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mido
 import numpy as np
 
 from musegan import atomic
-from musegan.config import condition_index, load_experiment
+from musegan.config import BAND_TEXT, condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 from musegan.music import pianoroll, timing
 from musegan.music.song import Part, Song, part_events, pretty_of_tracks, read_song, select_parts, song_tracks, to_track
@@ -253,11 +257,36 @@ def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
     return paths
 
 
+def band_tracks(band: Optional[Sequence[str]], names: Sequence[str], condition: int) -> List[int]:
+    """Indices of the generated tracks to keep: those `band` names (case-insensitive), or
+    all but the condition track when `band` is None. UsageError for an unknown name, the
+    given part's name, or no name at all."""
+    others = [t for t in range(len(names)) if t != condition]
+    if band is None:
+        return others
+    choices = ", ".join(names[t].lower() for t in others)
+    keep = set()
+    for name in (str(n).strip() for n in band):
+        if not name:
+            continue
+        found = [t for t, n in enumerate(names) if n.lower() == name.lower()]
+        if not found:
+            raise UsageError(f"--band {name}: not a track of this model; choose from {choices}")
+        if found[0] == condition:
+            raise UsageError(f"--band {name}: {name.lower()} is the part you give; the band can be {choices}")
+        keep.add(found[0])
+    if not keep:
+        raise UsageError(f"--band is empty; choose from {choices}")
+    return sorted(keep)
+
+
 def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
               seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
-              wav: bool = False, overwrite: bool = False, log=print, warn=None) -> dict:
-    """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring).
-    Returns a summary: bars, phrases, parts, seed, paths and timings."""
+              wav: bool = False, overwrite: bool = False, log=print, warn=None,
+              band: Optional[Sequence[str]] = None) -> dict:
+    """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring),
+    keeping the generated tracks `band` names (default all). Returns a summary: bars,
+    phrases, parts, seed, paths, timings and the band's track names."""
     warn = warn or (lambda line: print(f"musegan accompany: warning: {line}", file=sys.stderr))
     timings = {}
     t_start = time.perf_counter()
@@ -290,6 +319,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     n_bars, n_steps, _, n_tracks = params["data_shape"]
     names = params["track_names"]
     condition = names[c]
+    keep = band_tracks(band, names, c)
 
     # --- the song, the user's part and the phrases
     r = read_input(input_path, track, params, config, warn)
@@ -305,17 +335,22 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
 
     # --- the result on the song's grid, then one file
     full, generated = band_roll(r, x, params)
+    generated = [t for t in generated if t in keep]
     step_ticks = np.round(timing.seconds_to_ticks(r.pm_song, r.grid.step_times)).astype(np.int64)
     step_ticks = np.maximum(np.append(step_ticks, step_ticks[-1]), 0)  # the last boundary: the end
     used = {m.channel for track in r.chosen_tracks for m in track if hasattr(m, "channel")}
     free = [ch for ch in range(16) if ch != 9 and ch not in used] or [ch for ch in range(16) if ch != 9]
     sub = {**params, **{k: [params[k][t] for t in generated] for k in ("track_names", "programs", "is_drums")}}
-    band = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
+    tracks = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
     result = mido.MidiFile(type=1, ticks_per_beat=r.song.mido.ticks_per_beat)
-    result.tracks.append(r.tracks[0])
+    conductor = r.tracks[0]
+    if len(generated) < n_tracks - 1:  # describe's key to a file without the whole band
+        conductor = mido.MidiTrack([mido.MetaMessage("text", text=BAND_TEXT + ", ".join(names[t] for t in generated)),
+                                    *conductor])
+    result.tracks.append(conductor)
     for t in range(n_tracks):
-        result.tracks.extend(r.chosen_tracks if t == c else [band[t]])
-    picture = _song_image(full, r.grid, r.song_bars, n_steps)
+        result.tracks.extend(r.chosen_tracks if t == c else [tracks[t]] if t in tracks else [])
+    picture = _song_image(full, r.grid, r.song_bars, params, sorted([c, *generated]), out.name)
 
     # --- write everything, or nothing
     with contextlib.ExitStack() as stack:
@@ -338,7 +373,8 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
         f"phrases of {n_bars} bars, {LATENTS[latent]}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
-            "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings}
+            "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings,
+            "band": [names[t] for t in generated]}
 
 
 def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List[int]]:
@@ -363,15 +399,17 @@ def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List
     return full, generated
 
 
-def _song_image(full: np.ndarray, grid: timing.Grid, n_bars: int, steps_per_bar: int) -> np.ndarray:
-    """`images.song_image` of the song's first `n_bars` bars, each padded to the longest so bar
-    lines stay bar lines in mixed meters."""
+def _song_image(full: np.ndarray, grid: timing.Grid, n_bars: int, params: dict, tracks: List[int],
+                title: str) -> np.ndarray:
+    """`images.song_image` of `tracks` in the song's first `n_bars` bars, each padded to the
+    longest so bar lines stay bar lines in mixed meters."""
     from musegan.music import images
 
     starts, lengths = grid.bar_starts[:n_bars], (grid.bar_ends - grid.bar_starts)[:n_bars]
-    width = int(max(lengths.max(), steps_per_bar))
+    width = int(max(lengths.max(), params["data_shape"][1]))
     padded = np.zeros((n_bars * width,) + full.shape[1:], dtype=bool)
     for bar, (start, length) in enumerate(zip(starts, lengths)):
         padded[bar * width:bar * width + length] = full[start:start + length]
-    return images.song_image(padded, width)
+    return images.song_image(padded, width, params["track_names"], given=condition_index(params), tracks=tracks,
+                             title=title, beats_per_bar=max(1, width // params["beat_resolution"]))
 

@@ -97,7 +97,13 @@ def _accompany(a) -> None:
     from musegan.accompany import accompany
 
     accompany(a.input, a.exp, a.out, track=a.track, seed=a.seed, latent=a.latents, binarization=a.binarize,
-              wav=a.wav, overwrite=a.overwrite)
+              wav=a.wav, overwrite=a.overwrite, band=a.band.split(",") if a.band is not None else None)
+
+
+def _app(a) -> None:
+    from musegan.app import serve
+
+    serve(models=a.models, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb)
 
 
 def _describe(a) -> None:
@@ -243,6 +249,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latents", choices=tuple(LATENTS), default="style",
                    help="per phrase: style (default) keeps the band's style for the song and varies how the "
                         "parts move; song repeats one latent; phrase draws all anew")
+    p.add_argument("--band", default=None, metavar="NAME[,NAME...]",
+                   help="only these generated tracks, e.g. drums,bass (default: all the model writes)")
     p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None)
     p.add_argument("--wav", action="store_true", help="also render OUT.wav")
     p.add_argument("--overwrite", action="store_true")
@@ -256,6 +264,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", type=Path, default=None, help="the original song (one file)")
     p.add_argument("--reference-dir", type=Path, default=None,
                    help="folder searched for each file's original song by file name")
+
+    p = command("app", "A local web page: drop a MIDI file, hear and see the band, download it "
+                "(needs `pip install -e \".[app]\"`).",
+                "musegan app    # then open http://127.0.0.1:7860", _app)
+    p.add_argument("--models", type=Path, default=None,
+                   help="folder of accompaniment experiments, one per given part (default: exp/accompaniment)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: the network)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--max-upload-mb", type=float, default=4.0, help="largest MIDI file accepted (default 4)")
 
     p = command("render", "Render a MIDI file to audio (FluidSynth if installed, else sine synthesis).",
                 "musegan render out.mid out.wav", _render)

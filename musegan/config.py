@@ -19,6 +19,9 @@ DEFAULTS_DIR = Path(__file__).parent / "defaults"
 GAN_LOSSES = ("wasserstein-gp", "classic", "nonsaturating", "hinge")
 BINARIZE = ("hard", "bernoulli")
 FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
+# Text event that `musegan accompany --band` puts first in its output's conductor track, then the
+# kept tracks' names (comma-separated): how `musegan describe` knows which tracks such a file holds.
+BAND_TEXT = "musegan band: "
 
 @dataclass(frozen=True)
 class Design:

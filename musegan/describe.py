@@ -22,7 +22,7 @@ import numpy as np
 import pretty_midi
 
 from musegan.music import midi
-from musegan.config import condition_index, load_experiment
+from musegan.config import BAND_TEXT, condition_index, load_experiment
 from musegan.errors import DataError, UsageError
 
 Note = pretty_midi.Note
@@ -57,16 +57,24 @@ def read_band(path: Path, params: dict) -> Band:
     """The tracks of `path`, a file of `musegan accompany` with the conditional model of `params`.
 
     The file holds, after its conductor track, the params' tracks in order with the
-    user's part (one or more track chunks) in the condition's place."""
+    user's part (one or more track chunks) in the condition's place; of the generated
+    tracks only those its conductor track's `BAND_TEXT` event names, if it has one
+    (`musegan accompany --band`)."""
     pm, numbers = midi.load_midi(path)
     names = params["track_names"]
     c = condition_index(params)
-    n_chunks = len(midi.read_mido(path).tracks)
-    n_given = n_chunks - len(names)  # conductor + the generated tracks take the rest
+    chunks = midi.read_mido(path).tracks
+    kept = [t for t in range(len(names)) if t != c]
+    for msg in chunks[0] if chunks else []:
+        if msg.type == "text" and msg.text.startswith(BAND_TEXT):
+            listed = [n.strip() for n in msg.text[len(BAND_TEXT):].split(",")]
+            kept = [t for t in kept if names[t] in listed]
+    n_given = len(chunks) - 1 - len(kept)  # the conductor and the generated tracks take the rest
     if n_given < 1:
-        raise DataError(f"{path}: not a file of `musegan accompany` with this model "
-                        f"({n_chunks} tracks; it writes a conductor track, your part and {len(names) - 1} more)")
-    chunk_of = {t: 1 + t + (n_given - 1 if t > c else 0) for t in range(len(names)) if t != c}
+        raise DataError(f"{path}: not a file of `musegan accompany` with this model ({len(chunks)} tracks; "
+                        f"it writes a conductor track, your part and {len(kept)} more)")
+    before = sum(t < c for t in kept)
+    chunk_of = {t: 1 + k + (n_given if k >= before else 0) for k, t in enumerate(kept)}
     generated, given = {}, []
     for instrument, number in zip(pm.instruments, numbers):
         track = next((t for t, n in chunk_of.items() if n == number), None)

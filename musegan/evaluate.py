@@ -236,10 +236,10 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
         songs = song_metrics(source, indices, x, params)
     rows = {"this model's training data": train_metrics, "this model": model_metrics,
             "abs difference": _difference_row(model_metrics, train_metrics)}
-    from musegan.music import images
+    from musegan.music.results import grid_picture
 
-    atomic.save_png(png_path, images.grid_image(x[:SAMPLE_ROWS * SAMPLE_COLUMNS], SAMPLE_ROWS, SAMPLE_COLUMNS,
-                                           colored=True))
+    atomic.save_png(png_path, grid_picture(x[:SAMPLE_ROWS * SAMPLE_COLUMNS], params, SAMPLE_ROWS, SAMPLE_COLUMNS,
+                                           overlay=True, title=f"{exp_dir}: samples"))
     atomic.save_json(json_path, result)
     atomic.save_text(md_path, report_markdown(command, f"Objective metrics of {exp_dir}", rows, params, notes,
                                           result.get("following")))

@@ -1,7 +1,8 @@
 """The original MuseGAN's results tree, written from generated phrases:
 
     OUT/arrays/      fake_x_<run>.npy (raw output in [-1, 1]) and each binarization's bool array
-    OUT/images/      fake_x_<binarization>_<run>.png (a rows x columns grid of phrases), _colored.png
+    OUT/images/      fake_x_<binarization>_<run>.png (a rows x columns grid of phrases, a lane per
+                     track) and _colored.png (the tracks overlaid, as the original's)
     OUT/pianorolls/  fake_x_<binarization>_<run>.npz (pypianoroll 0.5.3) and one .mid per phrase
 
 and the training samples (`save_phrases`). Phrases are `(n, n_bars, n_steps, n_pitches, n_tracks)`.
@@ -12,11 +13,12 @@ from typing import Dict
 import numpy as np
 
 from musegan import atomic
+from musegan.config import condition_index
 from musegan.music import images, pianoroll
 from musegan.music.data import write_sparse_npz
 from musegan.music.notes import to_notes
 
-__all__ = ["BINARIZATIONS", "save_phrases", "grid_shape", "save_results"]
+__all__ = ["BINARIZATIONS", "save_phrases", "grid_shape", "grid_picture", "save_results"]
 
 
 BINARIZATIONS = {"hard_thresholding": "hard", "bernoulli_sampling": "bernoulli"}
@@ -27,7 +29,7 @@ def save_phrases(out_dir: Path, name: str, x: np.ndarray, params: dict, rows: in
                  columns: int = 0) -> None:
     """Training samples: bool phrases -> `name.png` (grid) and `name.npz` (sparse phrases)."""
     rows, columns = grid_shape(len(x), rows, columns)
-    atomic.save_png(Path(out_dir) / f"{name}.png", images.grid_image(x, rows, columns))
+    atomic.save_png(Path(out_dir) / f"{name}.png", grid_picture(x, params, rows, columns, title=name))
     write_sparse_npz(Path(out_dir) / f"{name}.npz", x)
 
 
@@ -41,6 +43,14 @@ def grid_shape(n: int, rows: int = 0, columns: int = 0):
 
 
 
+def grid_picture(x: np.ndarray, params: dict, rows: int, columns: int, overlay: bool = False,
+                 title: str = None) -> np.ndarray:
+    """`images.grid_image` of bool phrases `x` with the params' track names, the condition
+    track (of a conditional model) marked given."""
+    return images.grid_image(x, rows, columns, params["track_names"], given=condition_index(params),
+                             overlay=overlay, title=title)
+
+
 def save_results(out: Path, run: int, raw: np.ndarray, params: dict, rows: int, columns: int,
                  rng: np.random.Generator, wav: bool = False) -> Dict[str, np.ndarray]:
     """Write one run's raw output and both binarizations into the `out` tree."""
@@ -51,8 +61,9 @@ def save_results(out: Path, run: int, raw: np.ndarray, params: dict, rows: int, 
         name = f"fake_x_{suffix}_{run}"
         results[name] = x
         atomic.save_npy(out / "arrays" / f"{name}.npy", x)
-        atomic.save_png(out / "images" / f"{name}.png", images.grid_image(x, rows, columns))
-        atomic.save_png(out / "images" / f"{name}_colored.png", images.grid_image(x, rows, columns, colored=True))
+        atomic.save_png(out / "images" / f"{name}.png", grid_picture(x, params, rows, columns, title=name))
+        atomic.save_png(out / "images" / f"{name}_colored.png",
+                        grid_picture(x, params, rows, columns, overlay=True, title=name))
         pianoroll.save_pypianoroll_npz(out / "pianorolls" / f"{name}.npz", x, params)
         for k, phrase in enumerate(x):
             path = out / "pianorolls" / f"{name}_{k:02d}.mid"

@@ -403,10 +403,9 @@ def _summary_image(writer, step: int, x: np.ndarray, params: dict) -> None:
 
     import imageio.v2 as imageio
 
-    from musegan.music.images import grid_image
-    from musegan.music.results import grid_shape
+    from musegan.music.results import grid_picture, grid_shape
 
-    img = grid_image(x, *grid_shape(len(x)))
+    img = grid_picture(x, params, *grid_shape(len(x)), title=f"step {step}")
     buf = _io.BytesIO()
     imageio.imwrite(buf, img, format="png")
     height, width = img.shape[:2]
