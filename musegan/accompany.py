@@ -199,7 +199,7 @@ def _read_input(input_path: Path, track: Optional[str], params: dict, config: di
 # --------------------------------------------------------------------------- generation
 
 
-def _has_weights(exp_dir: Path) -> bool:
+def has_weights(exp_dir: Path) -> bool:
     """Whether the experiment holds any weights at all, looked at without TensorFlow (which
     `checkpoint` imports): a checkpoint file of any step, or shipped pretrained weights."""
     model = exp_dir / "model"
@@ -311,7 +311,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     if c is None:
         raise UsageError(f"{exp_dir}: not a track-conditional model (its params.yaml sets no "
                          "condition_track); use an experiment such as exp/accompaniment/piano")
-    if not _has_weights(exp_dir):
+    if not has_weights(exp_dir):
         raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
                               f"nor {exp_dir / 'pretrained' / 'generator.npz'}); train one with "
                               f"`musegan train {exp_dir}`")

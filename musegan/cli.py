@@ -101,9 +101,9 @@ def _accompany(a) -> None:
 
 
 def _app(a) -> None:
-    from musegan.app import serve
+    from musegan.app import launch
 
-    serve(models=a.models, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb)
+    launch(models=a.models, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb)
 
 
 def _describe(a) -> None:

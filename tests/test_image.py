@@ -1,98 +1,143 @@
-"""Pianoroll images: sizes, and notes drawn where they are."""
-import imageio.v2 as imageio
+"""Pictures of pianorolls: labeled lanes in the tracks' colours, the given part marked, bar
+numbers, songs wrapped into rows, notes drawn where they are and never lost."""
 import numpy as np
 import pytest
 
 from musegan.music import images
 
 N_BARS, N_STEPS, N_PITCHES, N_TRACKS = 4, 48, 84, 5
-H = N_TRACKS * (N_PITCHES + 1) - 1          # 424
-W = N_BARS * (N_STEPS + 1) - 1              # 195
+NAMES = ["Drums", "Piano", "Guitar", "Bass", "Strings"]
+WHITE = 255
 
 
 def phrase():
     x = np.zeros((N_BARS, N_STEPS, N_PITCHES, N_TRACKS), dtype=bool)
-    x[1, 10:20, 40, 2] = True                # guitar, bar 1, steps 10..19, row 40
-    x[3, 0, 0, 0] = True                     # drums, lowest row, first step of the last bar
+    x[1, 10:20, 40, 2] = True                # guitar, bar 2, steps 10..19
+    x[3, 0, 10, 0] = True                    # drums, one step, first step of the last bar
+    x[:, :, 50, 1] = True                    # piano holds one pitch throughout
     return x
 
 
-def pixel(track, row, bar, step):
-    """Where the grayscale image draws (track, pitch row, bar, step): pitch upwards."""
-    return track * (N_PITCHES + 1) + (N_PITCHES - 1 - row), bar * (N_STEPS + 1) + step
+def color_pixels(img, track, title=False):
+    """Pixels of exactly the track's colour (notes are drawn opaque in it), below the header
+    (whose legend has a swatch of each colour); rows counted from the header's end."""
+    rgb = 255 * images.TRACK_COLORS[track]
+    body = img[images.LEGEND_PX + (images.TITLE_PX if title else 0):].astype(float)
+    return np.all(np.abs(body - rgb) <= 2, axis=-1)
 
 
-def test_phrase_image_size_and_notes():
-    img = images.phrase_image(phrase())
-    assert img.shape == (H, W) and img.dtype == np.uint8
-    for step in range(10, 20):
-        assert img[pixel(2, 40, 1, step)] == 0
-    assert img[pixel(0, 0, 3, 0)] == 0
-    assert img[pixel(2, 41, 1, 15)] == 255 and img[pixel(2, 40, 1, 20)] == 255   # empty neighbours
-    assert img[pixel(1, 40, 1, 15)] == 255                                     # other track
-    # separators: a gray column between bars, a gray row between tracks
-    assert (img[:, N_STEPS] == images.LINE).all()
-    assert (img[N_PITCHES, :N_STEPS] == images.LINE).all()
-    assert (img == 0).sum() == 11
+def columns_of(mask):
+    return np.flatnonzero(mask.any(axis=0))
 
 
-def test_colored_image_overlays_tracks_in_their_colours():
-    x = phrase()
-    x[1, 10, 40, 1] = True                   # piano on a guitar cell: a mix of both
-    img = images.phrase_image(x, colored=True)
-    assert img.shape == (N_PITCHES, W, 3)
-    y, col = N_PITCHES - 1 - 40, 1 * (N_STEPS + 1)
-    guitar = np.round(255 * images.TRACK_COLORS[2]).astype(np.uint8)
-    assert np.array_equal(img[y, col + 12], guitar)
-    assert (img[y, col + 10] < img[y, col + 12]).all() or not np.array_equal(img[y, col + 10], guitar)
-    assert (img[y - 1, col + 12] == 255).all()
+def test_song_rows_of_eight_bars_with_every_track_in_its_colour():
+    roll = np.zeros((20 * N_STEPS, N_PITCHES, N_TRACKS), dtype=bool)
+    for t in range(N_TRACKS):
+        roll[:, 30 + 5 * t, t] = True
+    img = images.song_image(roll, N_STEPS, NAMES, given=1, title="song.mid")
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert img.shape[1] == images.LABEL_PX + images.SONG_ROW_PX + images.MARGIN
+    for t in range(N_TRACKS):
+        mask = color_pixels(img, t, title=True)
+        assert mask.sum() > 1000, NAMES[t]
+        rows = np.flatnonzero(mask.any(axis=1))
+        # 20 bars in rows of 8: three separate bands of rows hold each track's notes
+        assert (np.diff(rows) > 1).sum() == 2, NAMES[t]
+    # lanes stack in track order, drums on top
+    tops = [np.flatnonzero(color_pixels(img, t, True).any(axis=1))[0] for t in range(N_TRACKS)]
+    assert tops == sorted(tops)
+    # the last row holds 4 bars: half as wide as a full one
+    piano = color_pixels(img, 1, True)
+    last = np.flatnonzero(piano[np.flatnonzero(piano.any(axis=1))[-1]])
+    assert abs(last[-1] + 1 - last[0] - images.SONG_ROW_PX / 2) <= 2
 
 
-def test_grid_image_size_and_blank_cells():
-    xs = np.stack([phrase()] * 3)
-    grid = images.grid_image(xs, rows=2, columns=2)
-    g = images.GRID_WIDTH
-    assert grid.shape == (2 * (H + g) + g, 2 * (W + g) + g)
-    assert (grid[:g] == images.GRID).all()
-    last = grid[g + H + g:g + H + g + H, g + W + g:g + W + g + W]   # cell 4: no phrase
-    assert (last == 255).all()
-    first = grid[g:g + H, g:g + W]
-    assert np.array_equal(first, images.phrase_image(xs[0]))
-    colored = images.grid_image(xs, rows=1, columns=3, colored=True)
-    assert colored.shape == (N_PITCHES + 2 * g, 3 * (W + g) + g, 3)
+def test_the_given_lane_is_tinted_and_named_so_and_others_are_not():
+    x = np.zeros((8 * N_STEPS, N_PITCHES, N_TRACKS), dtype=bool)
+    x[:, 40, :] = True
+    tint = 255 * np.array(images.GIVEN_TINT)
+    tinted = np.all(np.abs(images.song_image(x, N_STEPS, NAMES, given=3) - tint) <= 2, axis=-1).sum()
+    untinted = np.all(np.abs(images.song_image(x, N_STEPS, NAMES) - tint) <= 2, axis=-1).sum()
+    assert tinted > 10_000 and untinted < tinted / 5  # antialiased edges of lines come close
+    lanes = images._lanes(x[None], NAMES, 3, None)
+    assert lanes.labels[3] == "Bass (given)" and lanes.labels[1] == "Piano"
 
 
-def test_song_image_keeps_short_songs_at_full_resolution():
-    roll = np.zeros((5 * N_STEPS - 7, N_PITCHES, N_TRACKS), dtype=bool)   # last bar incomplete
-    roll[3, 20, 3] = True
-    img = images.song_image(roll, N_STEPS)
-    assert img.shape == (H, 5 * (N_STEPS + 1) - 1)
-    assert img[pixel(3, 20, 0, 3)] == 0
-
-
-def test_song_image_of_400_bars_is_capped_and_keeps_one_step_notes():
+def test_one_step_notes_survive_a_long_song():
     n_bars = 400
     roll = np.zeros((n_bars * N_STEPS, N_PITCHES, N_TRACKS), dtype=bool)
-    roll[399 * N_STEPS + 47, 60, 1] = True                  # one step at the very end
-    img = images.song_image(roll, N_STEPS)
-    assert img.shape == (H, 3599)                            # 8 columns + 1 line per bar
-    assert img.shape[1] <= images.MAX_SONG_WIDTH
-    y = 1 * (N_PITCHES + 1) + N_PITCHES - 1 - 60
-    assert img[y, -1] == 0 and (img == 0).sum() == 1
-    colored = images.song_image(roll, N_STEPS, colored=True, max_width=1200)
-    assert colored.shape == (N_PITCHES, 3 * n_bars - 1, 3)   # 2 columns a bar
-    tiny = images.song_image(roll, N_STEPS, max_width=300)    # < 1 column a bar: no bar lines
-    assert tiny.shape == (H, 300) and (tiny == 0).sum() == 1
+    roll[-1, 60, 1] = True                               # one step at the very end
+    roll[0, 20, 3] = True                                # and one at the start
+    img = images.song_image(roll, N_STEPS, NAMES)
+    assert img.shape[0] < 24 * 600                       # at most MAX_ROWS rows
+    assert color_pixels(img, 1).any() and color_pixels(img, 3).any()
+    # 400 bars in at most 24 rows: 20 bars a row (the next multiple of 4)
+    assert max(images.BARS_PER_ROW, 4 * -(-n_bars // images.MAX_ROWS // 4)) == 20
 
 
-def test_save_grid_writes_a_png(tmp_path):
-    path = images.save_grid(tmp_path / "grid.png", np.stack([phrase()] * 4), 2, 2, colored=True)
-    back = imageio.imread(path)
-    assert back.shape == images.grid_image(np.stack([phrase()] * 4), 2, 2, colored=True).shape
+def test_notes_sit_at_their_time_and_pitch():
+    roll = np.zeros((8 * N_STEPS, N_PITCHES, N_TRACKS), dtype=bool)
+    roll[0:12, 40, 1] = True                             # bar 1, first beat
+    roll[4 * N_STEPS + 24:4 * N_STEPS + 36, 52, 1] = True   # bar 5, third beat, higher
+    img = images.song_image(roll, N_STEPS, NAMES, tracks=[1])
+    mask = color_pixels(img, 1)
+    cols = columns_of(mask)
+    px = images.SONG_ROW_PX / (8 * N_STEPS)             # 3 pixels a step
+    left = images.LABEL_PX
+    first, second = cols[cols < left + 100], cols[cols > left + 100]
+    assert abs(first[0] - left) <= 1 and abs(len(first) - 12 * px) <= 2
+    assert abs(second[0] - (left + (4 * N_STEPS + 24) * px)) <= 2
+    rows_first = np.flatnonzero(mask[:, first].any(axis=1))
+    rows_second = np.flatnonzero(mask[:, second].any(axis=1))
+    assert rows_second.max() < rows_first.min()         # the higher pitch is drawn above
 
 
-def test_bad_shapes_are_refused():
+def test_only_the_asked_tracks_are_drawn():
+    x = np.zeros((4 * N_STEPS, N_PITCHES, N_TRACKS), dtype=bool)
+    x[:, 40, :] = True
+    img = images.song_image(x, N_STEPS, NAMES, given=1, tracks=[0, 1, 3])
+    assert [color_pixels(img, t).any() for t in range(N_TRACKS)] == [True, True, False, True, False]
+
+
+def test_grid_numbers_cells_and_leaves_missing_ones_empty():
+    xs = np.stack([phrase()] * 3)
+    full = images.grid_image(xs, rows=1, columns=3, names=NAMES, given=1)
+    gap = images.grid_image(xs, rows=2, columns=2, names=NAMES, given=1)
+    assert gap.shape[1] < full.shape[1] and gap.shape[0] > full.shape[0]
+    # the fourth cell (bottom right) holds no note
+    piano = color_pixels(gap, 1)
+    bottom = piano[piano.shape[0] // 2 + 20:]
+    right = images.LABEL_PX + N_BARS * N_STEPS * images.CELL_STEP_PX + 8
+    assert bottom[:, :int(right)].any() and not bottom[:, int(right):].any()
+    # every cell shows its guitar note at the same place in the cell
+    guitar = columns_of(color_pixels(full, 2))
+    assert len(guitar) >= 3 * 10
+
+
+def test_grid_overlay_draws_all_tracks_in_one_lane():
+    xs = np.stack([phrase()] * 2)
+    img = images.grid_image(xs, 1, 2, NAMES, overlay=True)
+    for t in (0, 1, 2):
+        assert color_pixels(img, t).any()
+    lanes = images.grid_image(xs, 1, 2, NAMES)
+    assert img.shape[0] < lanes.shape[0]
+
+
+def test_bad_input_is_refused():
     with pytest.raises(ValueError):
-        images.phrase_image(np.zeros((48, 84, 5), dtype=bool))
-    with pytest.raises(ValueError):
-        images.phrase_image(phrase(), colored=True, colors=[[1, 0, 0]])
+        images.grid_image(np.zeros((4, 48, 84, 5), dtype=bool), 1, 1, NAMES)
+    with pytest.raises(ValueError, match="track names"):
+        images.grid_image(np.stack([phrase()]), 1, 1, NAMES[:3])
+    with pytest.raises(ValueError, match="rows and columns"):
+        images.grid_image(np.stack([phrase()]), 0, 1, NAMES)
+    with pytest.raises(ValueError, match="tracks"):
+        images.song_image(np.zeros((48, 84, 5), bool), 48, NAMES, tracks=[7])
+
+
+def test_matplotlib_is_imported_only_to_draw():
+    import subprocess
+    import sys
+
+    code = "import sys, musegan.music.images, musegan.music.results; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr

@@ -4,8 +4,10 @@ else pretty_midi's sine synthesis (with noise-burst drums), so there is always s
     musegan render out.mid out.wav [--soundfont FILE.sf2] [--overwrite]
 
 The WAV is 16-bit PCM, peak-normalised to -1 dBFS: stereo from FluidSynth, mono from
-the fallback. It is written through `io.atomic_path`, so an interrupted render never
-leaves a half file under the output name.
+the fallback. It is written through `atomic.atomic_path`, so an interrupted render never
+leaves a half file under the output name. `synthesize` gives the audio before
+normalisation, of the whole file or of some of its track chunks (stems); `render_stems`
+writes the stems of groups of chunks and their mix, as a mixing desk would.
 """
 import os
 import shutil
@@ -13,13 +15,17 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from musegan.errors import DataError, UsageError
 from musegan.atomic import atomic_path, check_writable
+
+__all__ = ["SOUNDFONTS", "INSTALL_HINT", "find_soundfont", "fluidsynth_command", "synthesizer", "describe",
+           "render", "render_file", "synthesize", "render_stems", "write_wav"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -97,56 +103,125 @@ def render_file(midi_path: PathLike, wav_path: PathLike, soundfont: Optional[Pat
     return f"{path}: {seconds:.1f} s, {used}"
 
 
+def synthesize(midi_path: PathLike, sample_rate: int = 44100, engine: Optional[str] = None,
+               soundfont: Optional[PathLike] = None, tracks: Optional[Sequence[int]] = None
+               ) -> Tuple[np.ndarray, str]:
+    """Float audio `(n_samples, n_channels)` of `midi_path` before normalisation (FluidSynth's
+    level, so stems of one file add up to its mix), and what rendered it, as `render` does.
+    `tracks`: only these track chunks (from 0) sound; the meta events of all stay, so the
+    timing does not change. Raises as `render`."""
+    sample_rate, soundfont = _check_options(sample_rate, engine, soundfont)
+    midi_path = Path(midi_path)
+    pm = _load(midi_path)
+    if tracks is None:
+        return _synthesize(midi_path, pm, sample_rate, engine, soundfont)
+    with tempfile.TemporaryDirectory(prefix="musegan-stem-") as tmp:
+        stem = _only_tracks(midi_path, tracks, Path(tmp) / "stem.mid")
+        return _synthesize(stem, _load(stem), sample_rate, engine, soundfont)
+
+
+def render_stems(midi_path: PathLike, stems: Dict[str, Sequence[int]], out_dir: PathLike, mix: str = "mix",
+                 sample_rate: int = 44100, soundfont: Optional[PathLike] = None) -> Tuple[Dict[str, Path], str]:
+    """WAVs of groups of `midi_path`'s track chunks (`{name: chunks}`) and of their mix:
+    `out_dir/NAME.wav` for each group and `out_dir/MIX.wav`, each peak-normalised (-1 dBFS).
+    The groups are synthesized side by side (two at a time) and the mix is their sum, so it
+    costs no rendering of its own. Returns the paths by name (`mix` too) and what rendered them."""
+    out_dir = Path(out_dir)
+    if mix in stems:
+        raise UsageError(f"a stem cannot be called {mix!r}, the mix's name")
+    with ThreadPoolExecutor(max_workers=2) as pool:  # FluidSynth runs in its own process
+        done = dict(zip(stems, pool.map(lambda chunks: synthesize(midi_path, sample_rate, soundfont=soundfont,
+                                                                  tracks=chunks), stems.values())))
+    audios = {name: np.atleast_2d(a.T).T for name, (a, _) in done.items()}  # (n,) -> (n, 1)
+    n = max(len(a) for a in audios.values())
+    channels = max(a.shape[1] for a in audios.values())
+    total = np.zeros((n, channels))
+    for a in audios.values():
+        total[:len(a)] += a  # a mono stem (sine fallback, silence) plays on every channel
+    paths = {}
+    for name, audio in [*audios.items(), (mix, total)]:
+        paths[name] = out_dir / f"{name}.wav"
+        write_wav(paths[name], audio, sample_rate)
+    used = sorted({u for _, u in done.values()})
+    return paths, " and ".join(used)
+
+
 # --------------------------------------------------------------------------- internals
 
 
-def _render(midi_path, wav_path, soundfont, overwrite, sample_rate=44100, engine=None):
-    """render(), also returning (path, what rendered it, seconds of audio)."""
+def _check_options(sample_rate, engine, soundfont) -> Tuple[int, Optional[Path]]:
     if engine not in ENGINES:
         raise UsageError(f"unknown synthesis engine {engine!r}; use one of fluidsynth, sine")
     if int(sample_rate) < 8000:
         raise UsageError(f"sample rate {sample_rate} Hz is too low (8000 at least)")
-    sample_rate = int(sample_rate)
     if soundfont is not None:
         soundfont = Path(soundfont).expanduser()
         if not soundfont.is_file():
             raise UsageError(f"{soundfont}: no such soundfont file")
         _check_soundfont(soundfont)
+    return int(sample_rate), soundfont
+
+
+def _render(midi_path, wav_path, soundfont, overwrite, sample_rate=44100, engine=None):
+    """render(), also returning (path, what rendered it, seconds of audio)."""
+    sample_rate, soundfont = _check_options(sample_rate, engine, soundfont)
     wav_path = check_writable(wav_path, overwrite)
     if wav_path.is_dir():
         raise UsageError(f"{wav_path}: is a folder; name the .wav file to write")
     midi_path = Path(midi_path)
     if midi_path.resolve() == wav_path.resolve():
         raise UsageError(f"{wav_path}: the output would replace the input MIDI file")
-    pm = _load(midi_path)
+    audio, used = _synthesize(midi_path, _load(midi_path), sample_rate, engine, soundfont)
+    try:
+        write_wav(wav_path, audio, sample_rate)
+    except OSError as e:
+        raise UsageError(f"{wav_path}: cannot write ({e.strerror or e})") from None
+    return wav_path, used, len(audio) / sample_rate
 
-    audio, used = None, None
+
+def _synthesize(midi_path: Path, pm, sample_rate: int, engine: Optional[str], soundfont: Optional[Path]):
+    """(float audio, what rendered it) of the checked file `midi_path`, read as `pm`."""
     if not _has_notes(pm):  # nothing to play: silence as long as the file, whatever the engine
-        audio, used = np.zeros(int(round(pm.get_end_time() * sample_rate))), "silence (no notes)"
-    elif engine != "sine":
+        return np.zeros(int(round(pm.get_end_time() * sample_rate))), "silence (no notes)"
+    if engine != "sine":
         exe = fluidsynth_command()
         sf2 = str(soundfont) if soundfont else find_soundfont()
         if exe and sf2:
             audio, problem = _fluidsynth(exe, sf2, midi_path, sample_rate, pm)
             if audio is not None:
-                used = f"FluidSynth with {Path(sf2).name}"
-            elif engine == "fluidsynth":
+                return audio, f"FluidSynth with {Path(sf2).name}"
+            if engine == "fluidsynth":
                 raise DataError(f"{midi_path}: FluidSynth failed ({problem})")
-            else:
-                _note(f"FluidSynth failed ({problem}); rendering with sine waves instead")
+            _note(f"FluidSynth failed ({problem}); rendering with sine waves instead")
         elif engine == "fluidsynth":
             missing = "the fluidsynth command" if not exe else "a General MIDI soundfont"
             raise UsageError(f"FluidSynth needs {missing}; install it: {INSTALL_HINT}")
         else:
             _hint(exe)
-    if audio is None:
-        audio = _sine(pm, sample_rate)
-        used = "sine synthesis"
-    try:
-        _write_wav(wav_path, audio, sample_rate)
-    except OSError as e:
-        raise UsageError(f"{wav_path}: cannot write ({e.strerror or e})") from None
-    return wav_path, used, len(audio) / sample_rate
+    return _sine(pm, sample_rate), "sine synthesis"
+
+
+def _only_tracks(midi_path: Path, tracks: Sequence[int], out: Path) -> Path:
+    """`midi_path` with the channel messages of every chunk not in `tracks` removed (its meta
+    events stay where they were), written to `out`."""
+    import mido
+
+    from musegan.music.midi import read_mido
+
+    mf = read_mido(midi_path)
+    keep = set(int(t) for t in tracks)
+    for number, track in enumerate(mf.tracks):
+        if number in keep:
+            continue
+        kept, tick, last = mido.MidiTrack(), 0, 0
+        for msg in track:
+            tick += msg.time
+            if msg.is_meta:
+                kept.append(msg.copy(time=tick - last))
+                last = tick
+        mf.tracks[number] = kept
+    mf.save(str(out))
+    return out
 
 
 def _load(path: Path):
@@ -310,8 +385,9 @@ def _drum_sound(pitch: int, fs: int) -> np.ndarray:
     return sound
 
 
-def _write_wav(path: Path, audio: np.ndarray, fs: int) -> None:
-    """Peak-normalise to -1 dBFS and write 16-bit PCM atomically."""
+def write_wav(path: PathLike, audio: np.ndarray, fs: int) -> Path:
+    """Peak-normalise float `audio` `(n,)` or `(n, channels)` to -1 dBFS and write it as
+    16-bit PCM at `fs` Hz, atomically; returns `path`."""
     from scipy.io import wavfile
 
     peak = np.abs(audio).max() if audio.size else 0.0
@@ -320,3 +396,4 @@ def _write_wav(path: Path, audio: np.ndarray, fs: int) -> None:
     pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
     with atomic_path(path) as tmp:
         wavfile.write(tmp, fs, pcm)
+    return Path(path)

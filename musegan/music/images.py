@@ -164,7 +164,7 @@ class _Canvas:
 
         if self.lines:
             segments, colors, widths = zip(*[((a, b), c, w) for a, b, c, w in self.lines])
-            self.ax.add_collection(LineCollection(segments, colors=colors, linewidths=widths, zorder=3))
+            self.ax.add_collection(LineCollection(segments, colors=colors, linewidths=widths, zorder=1.5))
         self.canvas.draw()
         return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
 
