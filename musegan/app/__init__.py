@@ -24,7 +24,8 @@ INSTALL = 'pip install -e ".[app]"'
 
 def launch(models: Optional[Path] = None, host: str = "127.0.0.1", port: Optional[int] = 7860,
            max_upload_mb: float = 4.0, examples: Optional[Path] = None, block: bool = True):
-    """Start the page's server and return the Gradio app (`.close()` stops it; `.local_url`).
+    """Start the page's server and return the Gradio app (`.close()` stops it; `.local_url`;
+    `.workspace`: the temporary folder holding everything it receives and writes).
 
     `models`: a folder of accompaniment experiments (default exp/accompaniment); `port`
     None picks a free one; `block`: serve until interrupted (the command), else return at
@@ -48,6 +49,7 @@ def launch(models: Optional[Path] = None, host: str = "127.0.0.1", port: Optiona
     except ImportError as e:
         raise UsageError(f"the app needs Gradio ({e.name or e} is missing): {INSTALL}") from None
     page = build(found, work.find_examples(examples), workspace)
+    page.workspace = workspace
     page.queue(default_concurrency_limit=1)  # one band at a time: a laptop has one model in memory
     print(f"musegan app: models {', '.join(found)}; files in {workspace} (removed on exit)", file=sys.stderr)
     page.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 2 ** 20), theme=THEME, css=CSS,

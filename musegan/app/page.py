@@ -51,19 +51,23 @@ def build(models: Dict[str, work.Model], examples: List[Path], workspace: Path) 
             chosen, note = [], _error(e, path) + " (choose your part above)"
         return (path, [r.row() for r in rows], gr.update(choices=choices, value=chosen), note)
 
+    def cleared():
+        """The results, emptied: a new song or model must not show the last one's band."""
+        return (None, None, None, None, gr.update(value=None, visible=False),
+                gr.update(value=None, visible=False), "")
+
     def on_upload(file, given):
-        return load(file, given)
+        return (*load(file, given), *cleared())
 
     def on_example(example, given):
-        return load(str(example) if example else None, given)
+        return (*load(str(example) if example else None, given), *cleared())
 
     def on_model(path, given):
         band = gr.update(choices=models[given].band, value=models[given].band) if given in models else gr.update()
-        return (*load(path, given), band)
+        return (*load(path, given), *cleared(), band)
 
-    def make(path, given, parts, band, seed, latents, request: gr.Request, progress=gr.Progress()):
-        empty = (None, None, None, None, gr.update(value=None, visible=False),
-                 gr.update(value=None, visible=False), "")
+    def make(path, given, parts, band, seed, latents, progress=gr.Progress()):
+        empty = cleared()
         if not path:
             return (*empty, "musegan app: error: drop a MIDI file or pick an example first")
         run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workspace))
@@ -118,11 +122,11 @@ def build(models: Dict[str, work.Model], examples: List[Path], workspace: Path) 
         table = gr.Markdown("", elem_id="describe")
 
         loaded = [song, parts_table, parts, status]
-        upload.change(on_upload, [upload, model], loaded)
-        example.change(on_example, [example, model], loaded)
-        model.change(on_model, [song, model], [*loaded, band])
-        go.click(make, [song, model, parts, band, seed, latents],
-                 [picture, mix, yours, alone, midi_button, wav_button, table, status])
+        results = [picture, mix, yours, alone, midi_button, wav_button, table]
+        upload.change(on_upload, [upload, model], [*loaded, *results])
+        example.change(on_example, [example, model], [*loaded, *results])
+        model.change(on_model, [song, model], [*loaded, *results, band])
+        go.click(make, [song, model, parts, band, seed, latents], [*results, status])
     return page
 
 
