@@ -15,7 +15,7 @@ import pytest
 
 from musegan import accompany as acc
 from musegan.music.song import part_events, read_song, select_parts
-from musegan.music import timing
+from musegan.music import images, timing
 from musegan.config import load_experiment
 from musegan.errors import UsageError
 from tiny_exp import make_experiment
@@ -184,8 +184,11 @@ def test_13_bars_whole_song_padded_phrase_and_picture(exp, tmp_path):
     ticks = [t for _, _, tt in generated_ticks(out).values() for t in tt]
     assert ticks and max(ticks) <= end and all(t % STEP == 0 for t in ticks)
     assert any(t >= 12 * 4 * TPQ for t in ticks)  # the padded last phrase kept its real bar
-    image = imageio.imread(out.with_suffix(".png"))
-    assert image.shape == (5 * (24 + 1) - 1, 13 * (24 + 1) - 1)
+    image = imageio.imread(out.with_suffix(".png"))  # 13 bars: a row of 8 and a row of 5, RGB
+    assert image.ndim == 3 and image.shape[1] == images.LABEL_PX + images.SONG_ROW_PX + images.MARGIN
+    given = np.all(np.abs(image[images.LEGEND_PX:].astype(float) - 255 * images.TRACK_COLORS[1]) <= 2, axis=-1)
+    rows = np.flatnonzero(given.any(axis=1))
+    assert (np.diff(rows) > 1).sum() >= 1  # the given part's notes in both rows
     assert pretty_midi.PrettyMIDI(str(out)).get_end_time() >= pretty_midi.PrettyMIDI(str(inp)).get_end_time()
 
 
