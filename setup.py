@@ -5,6 +5,8 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 JAX = ["jax>=0.4.30"]
+# `musegan app`: the page (Gradio 6 takes the theme and CSS at launch)
+APP = ["gradio>=6.0,<7"]
 
 
 def requirements(name: str) -> list:
@@ -26,8 +28,11 @@ setup(
     extras_require={
         # the JAX trainer (python -m musegan.training.jax_trainer) for machines with a GPU and no TensorFlow
         "jax": JAX,
-        # tests/test_train_jax.py compares it with the TensorFlow graphs, so the tests need it
-        "test": ["pytest>=7", "hypothesis>=6.0", "import-linter>=2.1", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0", *JAX],
+        "app": APP,
+        # tests/test_train_jax.py compares JAX with the TensorFlow graphs; tests/test_app.py drives the
+        # app in Debian's Chromium with Playwright (no browser download: .ci/run installs chromium)
+        "test": ["pytest>=7", "hypothesis>=6.0", "import-linter>=2.1", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0",
+                 *JAX, *APP, "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["musegan=musegan.cli:run"]},
     license="MIT",

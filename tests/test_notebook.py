@@ -49,7 +49,12 @@ def test_notebook_committed_clean():
             assert COLAB_TAG in _tags(cell), f"cell {cell.id} is Colab-only but not tagged '{COLAB_TAG}'"
             assert "if IN_COLAB:" in cell.source, f"cell {cell.id} runs Colab-only code outside Colab"
     first = code[0].source
-    assert COLAB_TAG in _tags(code[0]) and "REPO_URL = " in first and "git clone" in first
+    assert COLAB_TAG in _tags(code[0]) and "git clone" in first
+    # REPO_URL is a Colab form field, with a one-line instruction above it
+    assert any(line.startswith("REPO_URL = ") and line.endswith('# @param {type:"string"}')
+               for line in first.splitlines())
+    instructions = [line for line in first.splitlines() if line.startswith("# @markdown ")]
+    assert len(instructions) == 1 and "URL" in instructions[0]
 
 
 def _kernelspec(tmp_path: Path) -> str:
@@ -140,5 +145,6 @@ def test_notebook_runs(tmp_path, monkeypatch):
             assert "TINY DEMO" in _stdout(nb, "accompany" if "accompaniment" in exp else "infer")
     if not (work / "exp/accompaniment/piano/pretrained/generator.npz").exists():
         assert [b.name for b in bands] == ["piano_example_band_TINY_DEMO.mid"]
+    assert "the app runs at http://127.0.0.1:" in _stdout(nb, "app")
     report = next(c for c in nb.cells if c.get("id") == "evaluate").outputs
     assert any("text/markdown" in o.get("data", {}) for o in report), "no metric tables shown"
