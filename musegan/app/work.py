@@ -17,8 +17,8 @@ import numpy as np
 from musegan.config import condition_index, load_experiment
 from musegan.errors import MuseganError, UsageError
 
-__all__ = ["ROOT", "Model", "PartRow", "Band", "find_models", "find_examples", "song_parts", "default_parts",
-           "make_band", "error_line", "safe_stem"]
+__all__ = ["ROOT", "PART_COLUMNS", "Model", "PartRow", "Band", "find_models", "find_examples", "song_parts",
+           "default_parts", "make_band", "error_line", "safe_stem", "clear"]
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: exp/ and examples/ of a source checkout
 PART_COLUMNS = ["#", "name", "instrument", "notes", "bars"]
