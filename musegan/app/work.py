@@ -173,6 +173,8 @@ def make_band(song: Path, model: Model, run_dir: Path, parts: Optional[Sequence[
     lines.append(f"audio: {used}")
     progress(0.9, "describing the band")
     table, _ = report([out], model.exp_dir)
+    # the page names the model by the part it is given, not by a folder on the server
+    table = table.replace(f"the generated tracks of {model.exp_dir}", f"the generated tracks of the {model.given} model")
     seconds["total"] = time.perf_counter() - t0
     return Band(midi=out, picture=summary["paths"]["png"], mix=wavs[f"{stem}_band"], yours=wavs[f"{stem}_yours"],
                 band=wavs[f"{stem}_band_only"], table=table, lines=lines, warnings=warnings, seconds=seconds)
