@@ -76,7 +76,7 @@ from musegan.config import condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 from musegan.music import meter, midi, pianoroll, timing
 from musegan.music.reading import Reading, read_input
-from musegan.music.song import to_track
+from musegan.music.song import absolute, to_track
 from musegan.nets.spec import LATENTS, latent_size, latent_slices
 from musegan.runtime import duration, quiet_stderr
 
@@ -217,8 +217,6 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     # --- arguments and outputs: answered before anything heavy
     if out.suffix.lower() not in MIDI_SUFFIXES:
         raise UsageError(f"--out {out}: must name a .mid file (OUT.png is written beside it)")
-    if latent not in LATENTS:
-        raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
     if input_path.exists() and out.exists() and input_path.resolve() == out.resolve():
         raise UsageError(f"--out {out}: would replace the input file")
     for path in _outputs(out, wav).values():
@@ -255,11 +253,11 @@ def _play(r: Reading, band: Band, o: Options, input_path: Path, out: Path, seed:
     used = {m.channel for track in r.chosen_tracks for m in track if hasattr(m, "channel")}
     free = [ch for ch in range(16) if ch != 9 and ch not in used] or [ch for ch in range(16) if ch != 9]
     sub = {**params, **{k: [params[k][t] for t in generated] for k in ("track_names", "programs", "is_drums")}}
-    band = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
+    written = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
     result = mido.MidiFile(type=1, ticks_per_beat=r.song.mido.ticks_per_beat)
     result.tracks.append(_marked_bars(r, step_ticks) if r.bars.regrouped else r.tracks[0])
     for t in range(n_tracks):
-        result.tracks.extend(r.chosen_tracks if t == c else [band[t]])
+        result.tracks.extend(r.chosen_tracks if t == c else [written[t]])
     picture = _song_image(full, r.grid, r.song_bars, n_steps)
 
     # --- write everything, or nothing
@@ -293,7 +291,7 @@ def _marked_bars(r: Reading, step_ticks: np.ndarray) -> mido.MidiTrack:
     """The conductor track with its time signatures replaced by the bars as played (4/4 where
     beats were regrouped), so a DAW shows the band's bars; every other event as it was."""
     grid = r.grid
-    events = [(t, m) for t, m in _absolute(r.tracks[0]) if m.type not in ("time_signature", "end_of_track")]
+    events = [(t, m) for t, m in absolute(r.tracks[0]) if m.type not in ("time_signature", "end_of_track")]
     previous = None
     for bar in range(min(r.song_bars, grid.n_bars)):
         label = tuple(int(v) for v in grid.bar_meters[bar])
@@ -306,14 +304,6 @@ def _marked_bars(r: Reading, step_ticks: np.ndarray) -> mido.MidiTrack:
                                         clocks_per_click=36 if compound else 24)))
     events.sort(key=lambda e: e[0])  # stable: at one tick the old events, then the bar's meter
     return to_track(events)
-
-
-def _absolute(track: mido.MidiTrack) -> List[Tuple[int, mido.Message]]:
-    tick, out = 0, []
-    for msg in track:
-        tick += msg.time
-        out.append((tick, msg))
-    return out
 
 
 def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List[int]]:

@@ -92,3 +92,17 @@ def downbeat_band(n_bars: int = 16, pickup: int = 0) -> list:
 def make_midi(tmp_path):
     """make_midi(name, tracks, **write_midi options) -> path under tmp_path."""
     return lambda name, tracks, **kw: write_midi(tmp_path / name, tracks, **kw)
+
+
+@pytest.fixture(scope="session")
+def tiny_piano_exp(tmp_path_factory):
+    """A tiny accompaniment model conditioned on piano, trained one step (tests/tiny_exp.py):
+    4-bar phrases of 24 steps a bar (6 a beat), pitches 48..71."""
+    from musegan.training.tf_trainer import train
+    from tiny_exp import make_experiment
+
+    exp = make_experiment(tmp_path_factory.mktemp("accompany"), params={"multitrack": "hybrid",
+                                                                         "condition_track": "piano"})
+    train(exp, steps=1, log=lambda *a: None)
+    return exp
+

@@ -1,8 +1,10 @@
 """`musegan collect IN_DIR OUT.npz`: 4-bar training phrases from a folder of MIDI files.
 
 Every `.mid`/`.midi`/`.kar` under IN_DIR (recursively, in sorted path order)
-is read by `musegan.music.midi` (own beat grid, families, quantization rules) and
-cut into phrases of `data_shape[0]` consecutive 4/4 bars every
+is read by `musegan.music.midi` (own beat grid, families, quantization rules), its
+beats read in 4-beat bars as `musegan accompany` reads them (`meter.read_bars`: 2/2
+in quarter notes, 1/4 and 2/4 marks regrouped; the summary counts the regrouped
+files), and cut into phrases of `data_shape[0]` consecutive 4-beat bars every
 `collect.hop_bars` bars, keeping those with at least `collect.min_tracks`
 non-empty tracks. Files are processed in parallel (order preserved); a file
 that cannot be used is skipped and counted by reason, never stopping the run.
@@ -182,7 +184,8 @@ def collect_file(path: Path, params: Dict[str, Any], config: Dict[str, Any],
     except MemoryError:
         out.update(reason=ERROR, problem="out of memory")
     except Exception as e:  # one bad file must never stop a run over thousands
-        out.update(reason=ERROR, problem=" ".join(f"{type(e).__name__}: {e}".split()))
+        out.update(reason=ERROR, problem=f"could not be read: a fault no check foresaw ({type(e).__name__}); "
+                                         "please report it with the file")
     out["cpu_seconds"] = time.process_time() - cpu
     return out
 

@@ -61,6 +61,30 @@ _TAKES_MIDO = "mido_object" in inspect.signature(pretty_midi.PrettyMIDI.__init__
 _TRACK_TAG = "\x1f"
 
 
+class MetaSpec_time_signature(mido.midifiles.meta.MetaSpec_time_signature):  # noqa: N801 (mido's naming)
+    """mido's time signature, its denominator checked and written exactly.
+
+    mido 1.3 checks that a denominator is a power of two with a float logarithm, which is
+    inexact for some powers (log2(2**29) = 29.000000000000004): one such byte in a file made
+    the whole file unreadable. Registered in place of mido's when this module is imported.
+    """
+
+    def check(self, name, value):
+        if name == "denominator":
+            mido.midifiles.meta.check_int(value, 1, 2 ** 255)
+            if value & (value - 1):
+                raise ValueError("denominator must be a power of 2")
+        else:
+            super().check(name, value)
+
+    def encode(self, message):
+        return [message.numerator, message.denominator.bit_length() - 1, message.clocks_per_click,
+                message.notated_32nd_notes_per_beat]
+
+
+mido.midifiles.meta.add_meta_spec(MetaSpec_time_signature)
+
+
 class MidiDataError(DataError):
     """A MIDI file that cannot be used; `reason` is one of the constants above."""
 
@@ -123,8 +147,8 @@ def read_mido(path: PathLike, warn: Optional[Warn] = None) -> mido.MidiFile:
         raise MidiDataError(path, CORRUPT, "truncated: the file ends inside a chunk") from None
     except Exception as e:  # mido raises many types on malformed input
         raise MidiDataError(path, CORRUPT, f"not a readable MIDI file ({_damage(e)})") from None
-    _check_structure(path, midi)
-    _drop_junk(path, midi, warn)
+    notes_end = _check_structure(path, midi)
+    _drop_junk(path, midi, notes_end, warn)
     return midi
 
 
@@ -174,8 +198,9 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _check_structure(path: Path, midi: mido.MidiFile) -> None:
-    """MidiDataError for what parses but cannot be read as one song on a beat grid."""
+def _check_structure(path: Path, midi: mido.MidiFile) -> int:
+    """MidiDataError for what parses but cannot be read as one song on a beat grid; else the
+    tick of the last note event (the song's length is its notes')."""
     if midi.type == 2:
         raise MidiDataError(path, UNSUPPORTED, "type-2 MIDI (independent sequences) is not supported; "
                                                "save it as type 1")
@@ -200,6 +225,7 @@ def _check_structure(path: Path, midi: mido.MidiFile) -> None:
     if last > MAX_TICKS:
         raise MidiDataError(path, TOO_LARGE, f"{beats:,.0f} beats at {midi.ticks_per_beat:,} ticks per beat: "
                                              f"{last:,} ticks, over the {MAX_TICKS:,} a song is read up to")
+    return last
 
 
 def _is_junk(msg: mido.Message) -> Optional[str]:
@@ -213,17 +239,10 @@ def _is_junk(msg: mido.Message) -> Optional[str]:
     return None
 
 
-def _drop_junk(path: Path, midi: mido.MidiFile, warn: Optional[Warn]) -> None:
+def _drop_junk(path: Path, midi: mido.MidiFile, notes_end: int, warn: Optional[Warn]) -> None:
     """Drop, in place, the events that mean nothing (`_is_junk`) and those more than
-    STRAY_BEATS beats (and MAX_TICKS ticks) after the last note ends: the song's length is
-    its notes'. Says so in one line to `warn`."""
-    notes_end = 0
-    for track in midi.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "note_on" or msg.type == "note_off":
-                notes_end = max(notes_end, tick)
+    STRAY_BEATS beats (and MAX_TICKS ticks) after the last note event (at `notes_end`): the
+    song's length is its notes'. Says so in one line to `warn`."""
     limit = max(notes_end, min(notes_end + STRAY_BEATS * midi.ticks_per_beat, MAX_TICKS))
     junk: Dict[str, int] = {}
     stray: List[int] = []
