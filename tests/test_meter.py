@@ -57,6 +57,18 @@ def test_a_pulse_meter_throughout_is_regrouped_with_bar_1_found_from_the_music(m
     np.testing.assert_allclose(grid.step_times[::RES][:4 * 12], np.arange(4 * 12) * 0.5)
 
 
+@pytest.mark.parametrize("pickup", [1, 3])
+def test_bar_1_is_found_where_displaced_notes_are(make_midi, pickup):
+    """Notes re-timed off their grid by most of half a beat (RWC's are: the grid is moved onto
+    them) are judged on the moved beats, not on the file's."""
+    path = make_midi("a.mid", downbeat_band(16, pickup), meters=[(0, 1, 4)], offset_ticks=300)
+    grid = bars_of(path, align=True).grid
+    downbeats = grid.step_times[grid.bar_starts[grid.bar_is_44]]
+    music = (pickup + 4 * np.arange(16)) * 0.5 + 300 / 960  # 120 bpm, 480 ticks a beat
+    assert np.abs(downbeats[:, None] - music[None, :15]).min(axis=0).max() < 0.01  # every bar of the music
+    np.testing.assert_allclose((downbeats - music[0] + 0.5) % 2.0, 0.5, atol=0.01)  # and only on them
+
+
 def test_the_downbeat_shift_moves_regrouped_bar_lines_by_whole_beats(make_midi):
     path = make_midi("a.mid", downbeat_band(8, 1), meters=[(0, 2, 4)])
     assert played(bars_of(path).grid)[:3] == [1, 5, 9]

@@ -189,7 +189,9 @@ def read_bars(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
         else:
             if notes is None:
                 notes = downbeats.notes_of(pm)
-            phase, how = downbeats.downbeat_phase(beats[b0:b1], notes, 4), "music"
+                # the beats where the notes are: moved by the warp as the grid will be
+                heard = timing.ticks_to_seconds(pm, warp[0] * timing.seconds_to_ticks(pm, beats) + warp[1])
+            phase, how = downbeats.downbeat_phase(heard[b0:b1], notes, 4), "music"
         phase = (phase + int(shift)) % 4
         is_last = last + 1 >= n_bars
         cuts = [b0] + list(range(b0 + phase, b1, 4)) if phase else list(range(b0, b1, 4))
