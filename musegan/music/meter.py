@@ -162,54 +162,57 @@ def read_bars(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
         return Bars(grid=timing.grid_from_beats(pm, beats, bar_beats, meters, beat_resolution, warp=warp,
                                                 fours=four, lengths=lengths), stretches=(), forced=forced)
 
-    notes = None
-    starts: List[int] = []
-    labels: List[Tuple[int, int]] = []
-    plays: List[bool] = []
-    sizes: List[int] = []
+    heard: List[np.ndarray] = []  # the beats where the notes are, and the notes: found once, when needed
+
+    def phase_from_music(b0: int, b1: int) -> int:
+        if not heard:
+            # moved by the warp, as the grid will be: displaced notes are judged where they sound
+            heard.append(timing.ticks_to_seconds(pm, warp[0] * timing.seconds_to_ticks(pm, beats) + warp[1]))
+            heard.append(downbeats.notes_of(pm))
+        return downbeats.downbeat_phase(heard[0][b0:b1], heard[1], 4)
+
+    bars: List[Tuple[int, Tuple[int, int], bool, int]] = []  # (first beat, meter, played, beats)
     stretches = []
-    run_at = {first: last for first, last in runs}
+    run_at = dict(runs)
     bar = 0
     while bar < n_bars:
         if bar not in run_at:
-            starts.append(int(bar_beats[bar]))
-            labels.append(written[bar])
-            plays.append(bool(four[bar]))
-            sizes.append(int(lengths[bar]))
+            bars.append((int(bar_beats[bar]), written[bar], bool(four[bar]), int(lengths[bar])))
             bar += 1
             continue
         last = run_at[bar]
         b0 = int(bar_beats[bar])
         b1 = int(bar_beats[last + 1]) if last + 1 < n_bars else len(beats)
-        n = b1 - b0
         if bar > 0 and four[bar - 1]:
             phase, how = 0, "after"
         elif last + 1 < n_bars and four[last + 1]:
-            phase, how = n % 4, "before"
+            phase, how = (b1 - b0) % 4, "before"
         else:
-            if notes is None:
-                notes = downbeats.notes_of(pm)
-                # the beats where the notes are: moved by the warp as the grid will be
-                heard = timing.ticks_to_seconds(pm, warp[0] * timing.seconds_to_ticks(pm, beats) + warp[1])
-            phase, how = downbeats.downbeat_phase(heard[b0:b1], notes, 4), "music"
+            phase, how = phase_from_music(b0, b1), "music"
         phase = (phase + int(shift)) % 4
-        is_last = last + 1 >= n_bars
-        cuts = [b0] + list(range(b0 + phase, b1, 4)) if phase else list(range(b0, b1, 4))
-        cuts = sorted(set(cuts))
-        for i, start in enumerate(cuts):
-            size = (cuts[i + 1] if i + 1 < len(cuts) else b1) - start
-            final = is_last and i + 1 == len(cuts)
-            full = size == 4 or final  # the song's last bar is completed by the grid
-            starts.append(start)
-            labels.append(_label(4 if full else size, written[bar]))
-            plays.append(full)
-            sizes.append(4 if full else size)
+        bars += _pieces(b0, b1, phase, written[bar], last + 1 >= n_bars)
         meters_run = ", ".join(dict.fromkeys(meter_name(m) for m in written[bar:last + 1]))
-        stretches.append(Stretch(first_bar=bar, last_bar=last, beats=n, meters=meters_run, phase=phase, how=how))
+        stretches.append(Stretch(first_bar=bar, last_bar=last, beats=b1 - b0, meters=meters_run, phase=phase,
+                                 how=how))
         bar = last + 1
+    starts, labels, plays, sizes = zip(*bars)
     grid = timing.grid_from_beats(pm, beats, np.array(starts), np.array(labels), beat_resolution, warp=warp,
                                   fours=np.array(plays), lengths=np.array(sizes))
     return Bars(grid=grid, stretches=tuple(stretches), forced=forced)
+
+
+def _pieces(b0: int, b1: int, phase: int, meter: Tuple[int, int],
+            ends_song: bool) -> List[Tuple[int, Tuple[int, int], bool, int]]:
+    """(first beat, meter, played, beats) of the bars beats b0..b1 - 1 are regrouped into: bar
+    lines every 4 beats from b0 + phase; the pieces left at either end keep their length and
+    are not played, but the song's last bar (`ends_song`) is completed by the grid."""
+    cuts = sorted({b0, *range(b0 + phase, b1, 4)})
+    out = []
+    for i, start in enumerate(cuts):
+        size = (cuts[i + 1] if i + 1 < len(cuts) else b1) - start
+        full = size == 4 or (ends_song and i + 1 == len(cuts))
+        out.append((start, _label(4 if full else size, meter), full, 4 if full else size))
+    return out
 
 
 def _expected(meter: Tuple[int, int]) -> int:
