@@ -52,7 +52,7 @@ def test_a_pulse_meter_throughout_is_regrouped_with_bar_1_found_from_the_music(m
     assert grid.bar_meters[grid.bar_is_44].tolist() == [[4, 4]] * 12
     (stretch,) = bars.stretches
     assert (stretch.phase, stretch.how, stretch.meters) == (pickup, "music", f"{mark[0]}/{mark[1]}")
-    assert "--downbeat-shift" in bars.notice() and f"on beat {pickup + 1}" in bars.notice()
+    assert "--downbeat-shift" in bars.notice() and f"from their beat {pickup + 1} (found from the music)" in bars.notice()
     # every beat is the file's own quarter note
     np.testing.assert_allclose(grid.step_times[::RES][:4 * 12], np.arange(4 * 12) * 0.5)
 

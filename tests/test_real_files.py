@@ -71,7 +71,7 @@ def test_regrouped_band_s_bars_fall_where_the_written_music_s_are(tiny_piano_exp
     a, _, told_a = run(tiny_piano_exp, written, tmp_path / "a.mid", seed=4)
     b, _, told_b = run(tiny_piano_exp, pulse, tmp_path / "b.mid", seed=4)
     assert not a["regrouped"] and b["regrouped"] and a["accompanied_bars"] == b["accompanied_bars"] == 12
-    assert any("read in 4-beat bars" in t and "bar lines on beat 2 (found from the music)" in t
+    assert any("read in 4-beat bars" in t and "grouped in fours from their beat 2 (found from the music)" in t
                and "--downbeat-shift" in t for t in told_b)
     assert band_notes(tmp_path / "a.mid") == band_notes(tmp_path / "b.mid")
     assert meters_of(tmp_path / "b.mid") == [(0, 1, 4), (1, 4, 4)]  # as the written song says
@@ -89,7 +89,7 @@ def test_2_2_plays_as_4_4_and_mixed_2_4_is_regrouped(tiny_piano_exp, tmp_path):
     mixed = write_midi(tmp_path / "mixed.mid", band(12, "dp", pitch=60), meters=[(0, 4, 4), (16, 2, 4)])
     summary, _, told = run(tiny_piano_exp, mixed, tmp_path / "mixed_band.mid", seed=0)
     assert summary["accompanied_bars"] == 12 and summary["regrouped"]
-    assert any("bars 5-20 (2/4, 32 beats): bar lines on beat 1 (continuing the bars before)" in t for t in told)
+    assert any("bars 5-20 (2/4, 32 beats) grouped in fours from their beat 1 (continuing the bars before)" in t for t in told)
     assert meters_of(tmp_path / "mixed_band.mid") == [(0, 4, 4)]
 
 

@@ -76,7 +76,7 @@ class Bars:
         parts = []
         for s in self.stretches[:3]:
             bars = f"bar {s.first_bar + 1}" if s.first_bar == s.last_bar else f"bars {s.first_bar + 1}-{s.last_bar + 1}"
-            parts.append(f"{bars} ({s.meters}, {s.beats} beats): bar lines on beat {s.phase + 1} "
+            parts.append(f"{bars} ({s.meters}, {s.beats} beats) grouped in fours from their beat {s.phase + 1} "
                          f"({found[s.how]})")
         more = f" and {len(self.stretches) - 3} more runs" if len(self.stretches) > 3 else ""
         why = "--meter 4/4" if self.forced else "meters that mark a pulse, not the song's bar"
