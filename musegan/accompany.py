@@ -2,25 +2,33 @@
 
     musegan accompany INPUT.mid --exp exp/accompaniment/piano --out OUT.mid
                       [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--latents song|style|phrase]
-                      [--band NAME[,...]] [--binarize hard|bernoulli] [--wav] [--overwrite]
+                      [--meter auto|4/4] [--downbeat-shift BEATS] [--band NAME[,...]]
+                      [--binarize hard|bernoulli] [--wav] [--overwrite]
+    musegan accompany FOLDER --exp EXP --out OUT_FOLDER [same options]
 
 1. The user's part. The file's parts are its track chunks with notes (a chunk
    with notes on several channels, as in type-0 files, gives one part per
    channel). `--track` picks by index (as listed in the error message), by
    track name or by family (drums, piano, guitar, bass, strings: every part of
    that family, e.g. both hands of a piano written as two tracks); several
-   may be given, comma-separated. Without it a one-part file is used as is and
-   a several-part file uses its parts of the model's condition family, or
-   stops with the list of its parts.
-2. The song's grid: its own tempo map, meters and downbeats (`timing.song_grid`,
-   moved onto displaced notes as `collect.align_to_grid` says), every beat cut
+   may be given, comma-separated. Without it a one-part file is used as is, a
+   several-part file uses its parts of the model's condition family, and a file
+   without one the part that best plays that role (`song.role_part`: for a
+   piano model the most chordal part...), named in one line; where a family
+   part has no note the model can use, the role's part is taken instead.
+   Only a file where no part can play the role is refused.
+2. The song's grid: its own tempo map and beats, read as the model's 4-beat
+   bars (`meter.read_bars`: 4/4 and 2/2 as written, 1/4 and 2/4 marks regrouped
+   into 4-beat bars with bar 1 found from the music, other meters only with
+   `--meter 4/4`; `--downbeat-shift` moves regrouped bar lines by whole beats),
+   moved onto displaced notes as `collect.align_to_grid` says, every beat cut
    into `beat_resolution` steps. The user's part is quantized onto it
    (`pianoroll.instrument_roll`, the training data's rules) as the condition track.
-3. Phrases: every run of consecutive 4/4 bars is cut into phrases of the
+3. Phrases: every run of consecutive 4-beat bars is cut into phrases of the
    model's `n_bars` bars; a run's last partial phrase is padded with silence
    and trimmed back after generation. Bars of other meters (and a partial
-   pickup bar) are left unaccompanied, with a warning; a song without any 4/4
-   bar is an error. All phrases go through the generator in one batch. Latents
+   pickup bar) are left unaccompanied, with a warning; a song without any
+   4-beat bar is refused (a waltz: `--meter 4/4` plays it in fours anyway). All phrases go through the generator in one batch. Latents
    (`--latents`): by default the time-independent ones (the paper's z and
    z_i: the band's style) are drawn once for the song and the time-dependent
    ones (z_t, z_i,t: how the parts move) fresh for every phrase, so a repeated
@@ -32,7 +40,8 @@
    OUT, OUT.png or OUT.wav needs `--overwrite`):
    OUT.mid  a type-1 file at the input's tick resolution: a conductor track
             with the input's tempo, meter and key events (and the rest of its
-            conductor track), the user's part copied event for event from the
+            conductor track; where beats were regrouped, time signatures that
+            mark the bars the band played: 4/4 there), the user's part copied event for event from the
             input (notes, velocities, timing, program, controllers, names),
             and the generated tracks (`pianoroll.roll_to_tracks`, params'
             `track_names`, `programs`, `is_drums`; drums on channel 10, other
@@ -47,6 +56,11 @@
 `--band drums,bass` keeps only those generated tracks (the model still generates all;
 the others stay out of OUT.mid and OUT.png).
 
+Folders: INPUT a folder accompanies every MIDI file below it (.mid, .midi, .kar) into
+OUT_FOLDER at the same relative path (as .mid), the model loaded once; one line a file, a
+summary at the end (accompanied; refused, grouped by reason); one bad file never stops the
+run, which succeeds when at least one file was accompanied.
+
 TensorFlow is imported only once the input has been read and checked, so
 argument and input errors answer at once.
 """
@@ -54,7 +68,7 @@ import contextlib
 import secrets
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -64,136 +78,16 @@ import numpy as np
 from musegan import atomic
 from musegan.config import BAND_TEXT, condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
-from musegan.music import pianoroll, timing
-from musegan.music.song import Part, Song, part_events, pretty_of_tracks, read_song, select_parts, song_tracks, to_track
+from musegan.music import meter, midi, pianoroll, timing
+from musegan.music.reading import Reading, read_input
+from musegan.music.song import absolute, to_track
 from musegan.nets.spec import LATENTS, latent_size, latent_slices
-from musegan.runtime import quiet_stderr
+from musegan.runtime import duration, quiet_stderr
 
 MIDI_SUFFIXES = (".mid", ".midi")
 # Phrases per session run: the whole song of up to 1024 bars in one; longer songs are split
 # inside the one generator call to bound memory (activations grow with the batch).
 MAX_BATCH = 256
-
-
-# --------------------------------------------------------------------------- reading
-
-
-# --------------------------------------------------------------------------- the song's grid
-
-
-@dataclass
-class Layout:
-    """Where the phrases lie: phrase p, bar j is song bar `bars[p, j]` (-1: padding)."""
-
-    bars: np.ndarray  # int (n_phrases, n_bars)
-    skipped: np.ndarray  # int: bars left unaccompanied (not complete 4/4)
-
-
-def phrase_layout(bar_is_44: np.ndarray, n_bars: int) -> Layout:
-    """Runs of consecutive 4/4 bars cut into phrases of `n_bars`, the last of each run padded."""
-    rows = []
-    run = []
-    for bar, ok in enumerate(np.append(bar_is_44, False)):
-        if ok:
-            run.append(bar)
-            continue
-        for start in range(0, len(run), n_bars):
-            chunk = run[start:start + n_bars]
-            rows.append(chunk + [-1] * (n_bars - len(chunk)))
-        run = []
-    bars = np.array(rows, dtype=np.int64).reshape(-1, n_bars)
-    return Layout(bars=bars, skipped=np.flatnonzero(~np.asarray(bar_is_44)))
-
-
-def _bar_list(bars: np.ndarray) -> str:
-    """1-based bar numbers as ranges: '1, 5-8'."""
-    out, start = [], None
-    for i, b in enumerate(bars):
-        if start is None:
-            start = b
-        if i + 1 == len(bars) or bars[i + 1] != b + 1:
-            out.append(f"{start + 1}" if start == b else f"{start + 1}-{b + 1}")
-            start = None
-    return ", ".join(out)
-
-
-def _meters(grid: timing.Grid, n_bars: int) -> str:
-    return ", ".join(sorted({f"{n}/{d}" for n, d in grid.bar_meters[:n_bars]}))
-
-
-@dataclass
-class Reading:
-    """The input, read and quantized: everything generation and writing need."""
-
-    song: Song
-    chosen: List[Part]
-    label: str
-    tracks: List[mido.MidiTrack]  # the song as the output has it: conductor first
-    chosen_tracks: List[mido.MidiTrack]  # the user's part(s), verbatim
-    pm_song: object  # PrettyMIDI of `tracks`
-    grid: timing.Grid
-    user: np.ndarray  # bool (grid.n_steps, n_pitches): the user's part, quantized
-    song_bars: int  # bars up to the song's last note
-    layout: Layout
-    conditions: np.ndarray  # bool (n_phrases, n_bars, n_steps, n_pitches)
-
-
-def read_input(input_path: Path, track: Optional[str], params: dict, config: dict, warn) -> Reading:
-    """Read the song, choose the user's part, quantize it and cut the phrases.
-
-    Every problem with the file is a one-line MuseganError: what the checks here do not
-    foresee in a malformed file is reported as a DataError naming the file, not a traceback.
-    """
-    try:
-        return _read_input(input_path, track, params, config, warn)
-    except MuseganError:
-        raise
-    except Exception as e:  # e.g. pretty_midi on a file mido could parse but nobody can play
-        problem = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise DataError(f"{input_path}: cannot be read as a song ({type(e).__name__}"
-                        f"{': ' + problem if problem else ''})") from None
-
-
-def _read_input(input_path: Path, track: Optional[str], params: dict, config: dict, warn) -> Reading:
-    n_bars, n_steps, n_pitches, _ = params["data_shape"]
-    condition = params["track_names"][condition_index(params)]
-    song = read_song(input_path, config)
-    chosen = select_parts(song, track, condition)
-    for part in chosen:
-        if track is not None and part.family != condition.lower():
-            warn(f"using track {part.label} as the model's {condition} part")
-    tracks = song_tracks(song)
-    pm_song = pretty_of_tracks(tracks, song.mido.ticks_per_beat)
-    grid = timing.song_grid(pm_song, params["beat_resolution"], align=config["collect"]["align_to_grid"])
-    chosen_tracks = [to_track(part_events(song, p)) for p in chosen]
-    pm_part = pretty_of_tracks([tracks[0], *chosen_tracks], song.mido.ticks_per_beat)
-    user = np.zeros((grid.n_steps, n_pitches), dtype=bool)
-    for instrument in pm_part.instruments:
-        user |= pianoroll.instrument_roll(instrument, grid, params, config["collect"]["min_note_steps"])
-    label = ", ".join(p.label for p in chosen)
-    if not user.any():
-        low = params["lowest_pitch"]
-        raise DataError(f"{input_path}: no notes of track {label} within MIDI pitches {low}..{low + n_pitches - 1} "
-                        f"and at least {max(config['collect']['min_note_steps'], 2)} steps long")
-    # The song ends with its last note: a bar the grid starts there (it can, when that note
-    # ends on a bar line) has nothing to accompany.
-    end = max(n.end for inst in pm_song.instruments for n in inst.notes)
-    song_bars = max(1, int(np.searchsorted(grid.step_times[grid.bar_starts], end - 1e-6)))
-    layout = phrase_layout(grid.bar_is_44[:song_bars], n_bars)
-    if not len(layout.bars):
-        raise DataError(f"{input_path}: no 4/4 bar to accompany (meters: {_meters(grid, song_bars)}); "
-                        "the model plays 4/4 only")
-    if len(layout.skipped):
-        warn(f"{len(layout.skipped)} of {song_bars} bars are not complete 4/4 bars and are left "
-             f"unaccompanied: bars {_bar_list(layout.skipped)} (meters: {_meters(grid, song_bars)})")
-    conditions = np.zeros((len(layout.bars), n_bars, n_steps, n_pitches), dtype=bool)
-    for (p, j), bar in np.ndenumerate(layout.bars):
-        if bar >= 0:
-            start = grid.bar_starts[bar]
-            conditions[p, j] = user[start:start + n_steps]
-    return Reading(song=song, chosen=chosen, label=label, tracks=tracks, chosen_tracks=chosen_tracks,
-                   pm_song=pm_song, grid=grid, user=user, song_bars=song_bars, layout=layout,
-                   conditions=conditions)
 
 
 # --------------------------------------------------------------------------- generation
@@ -207,29 +101,44 @@ def has_weights(exp_dir: Path) -> bool:
             or (model.is_dir() and any(model.glob("*.index"))))
 
 
-def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, how: str,
-             mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
-    """Binarized generator output for all phrases in one batch, and load/generate seconds.
+class LoadedGenerator:
+    """The experiment's generator, loaded once for one song or a folder of them.
 
-    Loading includes one warm-up call on a single phrase: TensorFlow sets up its executor on
-    the first run whatever the batch, so the batch itself is timed as generation alone.
+    Loading includes one warm-up call on a single phrase (at the first song): TensorFlow sets
+    up its executor on the first run whatever the batch, so a song's batch is timed as
+    generation alone.
     """
-    t0 = time.perf_counter()
-    with quiet_stderr():
-        from musegan.generate import Generator
-        from musegan.music.notes import to_notes
 
-        gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
-        try:
-            z = latents(rng, len(conditions), gen.model.params, how)
-            t_warm = time.perf_counter()
-            gen(z[:1], conditions[:1])
-            t1 = time.perf_counter()
-            raw = gen(z, conditions)
-            t2 = time.perf_counter()
-        finally:
-            gen.close()
-    return to_notes(raw, gen.params, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
+    def __init__(self, exp_dir: Path, batch_size: int = MAX_BATCH):
+        t0 = time.perf_counter()
+        with quiet_stderr():
+            from musegan.generate import Generator
+
+            self.gen = Generator(exp_dir, batch_size=batch_size)
+        self.load_s, self.warm = time.perf_counter() - t0, False
+
+    def close(self) -> None:
+        self.gen.close()
+
+
+def generate(model: LoadedGenerator, conditions: np.ndarray, rng: np.random.Generator, how: str,
+             mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
+    """Binarized generator output for all phrases of a song in one batch, and its timings
+    (load and warm-up seconds are counted once, at the first song)."""
+    from musegan.music.notes import to_notes
+
+    with quiet_stderr():
+        z = latents(rng, len(conditions), model.gen.model.params, how)
+        t_warm = time.perf_counter()
+        if not model.warm:
+            model.gen(z[:1], conditions[:1])
+            model.warm = True
+        t1 = time.perf_counter()
+        raw = model.gen(z, conditions)
+        t2 = time.perf_counter()
+    load_s, model.load_s = model.load_s, 0.0
+    return to_notes(raw, model.gen.params, mode, rng), {"load_s": load_s + t1 - t_warm, "warmup_s": t1 - t_warm,
+                                                        "generate_s": t2 - t1}
 
 
 def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:
@@ -248,6 +157,46 @@ def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") 
 
 
 # --------------------------------------------------------------------------- the whole run
+
+
+@dataclass
+class Options:
+    """What the user asked for, checked (`_options`), and the experiment it names."""
+
+    exp_dir: Path
+    track: Optional[str]
+    latent: str
+    mode: str  # binarization
+    wav: bool
+    overwrite: bool
+    meter: str
+    shift: int
+    band: List[int]  # the generated tracks written (`--band`)
+    config: dict = field(repr=False)
+    params: dict = field(repr=False)
+
+
+def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_mode, shift, band) -> Options:
+    """Check the options and the experiment, without TensorFlow."""
+    if latent not in LATENTS:
+        raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
+    meter.check_meter(meter_mode)
+    if wav:
+        import importlib.util
+
+        if importlib.util.find_spec("musegan.music.audio") is None:
+            raise UsageError("--wav: musegan.music.audio is not available in this installation")
+    config, params = load_experiment(exp_dir)
+    if condition_index(params, str(exp_dir / "params.yaml")) is None:
+        raise UsageError(f"{exp_dir}: not a track-conditional model (its params.yaml sets no "
+                         "condition_track); use an experiment such as exp/accompaniment/piano")
+    if not has_weights(exp_dir):
+        raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
+                              f"nor {exp_dir / 'pretrained' / 'generator.npz'}); train one with "
+                              f"`musegan train {exp_dir}`")
+    keep = band_tracks(band, params["track_names"], condition_index(params))
+    return Options(exp_dir=exp_dir, track=track, latent=latent, mode=binarization or config["binarize"], wav=wav,
+                   overwrite=overwrite, meter=meter_mode, shift=int(shift), band=keep, config=config, params=params)
 
 
 def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
@@ -282,82 +231,77 @@ def band_tracks(band: Optional[Sequence[str]], names: Sequence[str], condition: 
 
 def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
               seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
-              wav: bool = False, overwrite: bool = False, log=print, warn=None,
-              band: Optional[Sequence[str]] = None) -> dict:
+              wav: bool = False, overwrite: bool = False, meter_mode: str = "auto", shift: int = 0,
+              band: Optional[Sequence[str]] = None, log=print, warn=None) -> dict:
     """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring),
-    keeping the generated tracks `band` names (default all). Returns a summary: bars,
-    phrases, parts, seed, paths, timings and the band's track names."""
+    keeping the generated tracks `band` names (default all); a folder `input_path` goes to
+    `accompany_folder`. Returns a summary: bars, phrases, parts, seed, paths, timings and the
+    band's track names."""
     warn = warn or (lambda line: print(f"musegan accompany: warning: {line}", file=sys.stderr))
-    timings = {}
-    t_start = time.perf_counter()
     input_path, exp_dir, out = Path(input_path), Path(exp_dir), Path(out)
+    if input_path.is_dir():
+        return accompany_folder(input_path, exp_dir, out, track=track, seed=seed, latent=latent,
+                                binarization=binarization, wav=wav, overwrite=overwrite, meter_mode=meter_mode,
+                                shift=shift, band=band, log=log)
+    t_start = time.perf_counter()
     # --- arguments and outputs: answered before anything heavy
     if out.suffix.lower() not in MIDI_SUFFIXES:
         raise UsageError(f"--out {out}: must name a .mid file (OUT.png is written beside it)")
-    if latent not in LATENTS:
-        raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
     if input_path.exists() and out.exists() and input_path.resolve() == out.resolve():
         raise UsageError(f"--out {out}: would replace the input file")
-    paths = _outputs(out, wav)
-    for path in paths.values():
+    for path in _outputs(out, wav).values():
         atomic.check_writable(path, overwrite)
-    if wav:
-        import importlib.util
+    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band)
+    r = read_input(input_path, track, o.params, o.config, warn, o.meter, o.shift)
+    read_s = time.perf_counter() - t_start
+    model = LoadedGenerator(exp_dir, batch_size=min(max(1, len(r.conditions)), MAX_BATCH))
+    try:
+        return _play(r, model, o, input_path, out, seed, log, t_start, read_s)
+    finally:
+        model.close()
 
-        if importlib.util.find_spec("musegan.music.audio") is None:
-            raise UsageError("--wav: musegan.music.audio is not available in this installation")
-    config, params = load_experiment(exp_dir)
-    c = condition_index(params, str(exp_dir / "params.yaml"))
-    if c is None:
-        raise UsageError(f"{exp_dir}: not a track-conditional model (its params.yaml sets no "
-                         "condition_track); use an experiment such as exp/accompaniment/piano")
-    if not has_weights(exp_dir):
-        raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
-                              f"nor {exp_dir / 'pretrained' / 'generator.npz'}); train one with "
-                              f"`musegan train {exp_dir}`")
-    mode = binarization or config["binarize"]
+
+def _play(r: Reading, model: LoadedGenerator, o: Options, input_path: Path, out: Path, seed: Optional[int], log,
+          t_start: float, read_s: float) -> dict:
+    """Generate the band for a read song and write it (everything or nothing); the summary."""
+    params = o.params
     n_bars, n_steps, _, n_tracks = params["data_shape"]
     names = params["track_names"]
-    condition = names[c]
-    keep = band_tracks(band, names, c)
-
-    # --- the song, the user's part and the phrases
-    r = read_input(input_path, track, params, config, warn)
-    timings["read_s"] = time.perf_counter() - t_start
-
-    # --- generation: every phrase in one batch
+    c = condition_index(params)
+    timings = {"read_s": read_s}
     if seed is None:
         seed = secrets.randbelow(2 ** 31)
     rng = np.random.default_rng(seed)
-    x, t = generate(exp_dir, r.conditions, rng, latent, mode)
+    x, t = generate(model, r.conditions, rng, o.latent, o.mode)
     timings.update(t)
     t_write = time.perf_counter()
 
     # --- the result on the song's grid, then one file
     full, generated = band_roll(r, x, params)
-    generated = [t for t in generated if t in keep]
+    generated = [t for t in generated if t in o.band]
     step_ticks = np.round(timing.seconds_to_ticks(r.pm_song, r.grid.step_times)).astype(np.int64)
     step_ticks = np.maximum(np.append(step_ticks, step_ticks[-1]), 0)  # the last boundary: the end
     used = {m.channel for track in r.chosen_tracks for m in track if hasattr(m, "channel")}
     free = [ch for ch in range(16) if ch != 9 and ch not in used] or [ch for ch in range(16) if ch != 9]
     sub = {**params, **{k: [params[k][t] for t in generated] for k in ("track_names", "programs", "is_drums")}}
-    tracks = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
+    written = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
     result = mido.MidiFile(type=1, ticks_per_beat=r.song.mido.ticks_per_beat)
-    conductor = r.tracks[0]
+    conductor = _marked_bars(r, step_ticks) if r.bars.regrouped else r.tracks[0]
     if len(generated) < n_tracks - 1:  # describe's key to a file without the whole band
         conductor = mido.MidiTrack([mido.MetaMessage("text", text=BAND_TEXT + ", ".join(names[t] for t in generated)),
                                     *conductor])
     result.tracks.append(conductor)
     for t in range(n_tracks):
-        result.tracks.extend(r.chosen_tracks if t == c else [tracks[t]] if t in tracks else [])
+        result.tracks.extend(r.chosen_tracks if t == c else [written[t]] if t in written else [])
     picture = _song_image(full, r.grid, r.song_bars, params, sorted([c, *generated]), out.name)
 
     # --- write everything, or nothing
+    paths = _outputs(out, o.wav)
     with contextlib.ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic.atomic_path(p)) for k, p in paths.items()}
         result.save(str(tmp["mid"]))
         atomic.save_png(tmp["png"], picture)
-        if wav:
+        if o.wav:
             from musegan.music.audio import render
 
             render(tmp["mid"], tmp["wav"], overwrite=True)
@@ -368,13 +312,33 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     tempos = sorted({round(mido.tempo2bpm(m.tempo), 1) for _, m in r.song.conductor if m.type == "set_tempo"})
     tempo = (f"{tempos[0]:g} bpm" if len(tempos) == 1 else
              f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
-    log(f"{input_path}: your part {r.label} as {condition}; {r.song_bars} bars, {tempo}")
+    log(f"{input_path}: your part {r.label} as {names[c]}; {r.song_bars} bars, {tempo}")
     log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
-        f"phrases of {n_bars} bars, {LATENTS[latent]}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
+        f"phrases of {n_bars} bars, {LATENTS[o.latent]}, {o.mode} binarization, seed {seed}) in "
+        f"{timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings,
-            "band": [names[t] for t in generated]}
+            "regrouped": r.bars.regrouped, "band": [names[t] for t in generated]}
+
+
+def _marked_bars(r: Reading, step_ticks: np.ndarray) -> mido.MidiTrack:
+    """The conductor track with its time signatures replaced by the bars as played (4/4 where
+    beats were regrouped), so a DAW shows the band's bars; every other event as it was."""
+    grid = r.grid
+    events = [(t, m) for t, m in absolute(r.tracks[0]) if m.type not in ("time_signature", "end_of_track")]
+    previous = None
+    for bar in range(min(r.song_bars, grid.n_bars)):
+        label = tuple(int(v) for v in grid.bar_meters[bar])
+        if label == previous:
+            continue
+        previous = label
+        compound = label[0] % 3 == 0 and label[0] > 3
+        events.append((int(step_ticks[grid.bar_starts[bar]]),
+                       mido.MetaMessage("time_signature", numerator=label[0], denominator=label[1],
+                                        clocks_per_click=36 if compound else 24)))
+    events.sort(key=lambda e: e[0])  # stable: at one tick the old events, then the bar's meter
+    return to_track(events)
 
 
 def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List[int]]:
@@ -413,3 +377,86 @@ def _song_image(full: np.ndarray, grid: timing.Grid, n_bars: int, params: dict, 
     return images.song_image(padded, width, params["track_names"], given=condition_index(params), tracks=tracks,
                              title=title, beats_per_bar=max(1, width // params["beat_resolution"]))
 
+
+# --------------------------------------------------------------------------- a folder of songs
+
+
+def _refusal(path: Path, e: Exception) -> Tuple[str, str]:
+    """(reason, problem) of a file a folder run could not accompany: a MidiDataError's reason,
+    'usage' (an option that does not fit the file, an output that exists), 'data', or
+    'unforeseen' for a fault no check foresaw (said as such, not as an exception's text)."""
+    if isinstance(e, MuseganError):
+        text = str(e)
+        problem = text[len(f"{path}: "):] if text.startswith(f"{path}: ") else text
+        reason = getattr(e, "reason", None) or ("usage" if isinstance(e, UsageError) else "data")
+        return reason, problem
+    if isinstance(e, MemoryError):
+        return midi.TOO_LARGE, "too large to accompany in the memory available"
+    return "unforeseen", (f"could not be accompanied: a fault no check foresaw ({type(e).__name__}); "
+                          "please report it with the file")
+
+
+def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional[str] = None,
+                     seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
+                     wav: bool = False, overwrite: bool = False, meter_mode: str = "auto", shift: int = 0,
+                     band: Optional[Sequence[str]] = None, log=print) -> dict:
+    """Accompany every MIDI file below `in_dir` into `out_dir` at the same relative path.
+
+    The model is loaded once, at the first file that reaches generation; every file gets
+    the same options and seed (drawn once when not given). One line a file (what was
+    accompanied, or why not, with what was noticed on the way), then a summary; a refused
+    or failing file never stops the run. Returns {"accompanied": {file: summary},
+    "refused": {reason: {file: problem}}, "seed", "seconds": {file: seconds}}; a DataError
+    when no file could be accompanied.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if out_dir.suffix.lower() in MIDI_SUFFIXES or out_dir.is_file():
+        raise UsageError(f"--out {out_dir}: with a folder to accompany, --out names a folder for the results")
+    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band)
+    inside = out_dir.resolve()
+    files = sorted((p for p in in_dir.rglob("*") if p.suffix.lower() in midi.MIDI_SUFFIXES and p.is_file()
+                    and inside not in p.resolve().parents), key=lambda p: p.relative_to(in_dir).as_posix())
+    if not files:
+        raise DataError(f"{in_dir}: no MIDI files (.mid, .midi, .kar) in this folder or below it")
+    if seed is None:
+        seed = secrets.randbelow(2 ** 31)
+    log(f"accompanying {len(files)} MIDI files below {in_dir} with {exp_dir} (seed {seed}) into {out_dir}")
+    results = {"accompanied": {}, "refused": {}, "seed": seed, "seconds": {}}
+    model = None
+    started = time.perf_counter()
+    try:
+        for i, path in enumerate(files, 1):
+            name = path.relative_to(in_dir).as_posix()
+            out = out_dir / path.relative_to(in_dir).with_suffix(".mid")
+            notes: List[str] = []
+            t0 = time.perf_counter()
+            try:
+                for p in _outputs(out, wav).values():
+                    atomic.check_writable(p, overwrite)
+                r = read_input(path, track, o.params, o.config, notes.append, o.meter, o.shift)
+                model = model or LoadedGenerator(exp_dir)
+                summary = _play(r, model, o, path, out, seed, lambda line: None, t0, time.perf_counter() - t0)
+                results["accompanied"][name] = summary
+                line = f"accompanied {summary['accompanied_bars']} of {summary['bars']} bars -> {out}"
+            except CheckpointError:
+                raise  # the model, not the file: every file would fail alike
+            except Exception as e:  # noqa: BLE001 (one bad file never stops the run)
+                reason, problem = _refusal(path, e)
+                results["refused"].setdefault(reason, {})[name] = problem
+                line = f"refused: {problem}"
+            results["seconds"][name] = time.perf_counter() - t0
+            elapsed = time.perf_counter() - started
+            eta = elapsed / i * (len(files) - i)
+            told = "".join(f" [{n.split(': ', 1)[1] if n.startswith(f'{path}: ') else n}]" for n in notes)
+            log(f"[{i}/{len(files)}, ETA {duration(eta)}] {name}: {line}{told}")
+    finally:
+        if model is not None:
+            model.close()
+    n_refused = sum(len(v) for v in results["refused"].values())
+    log(f"accompanied {len(results['accompanied'])} of {len(files)} files into {out_dir}"
+        + (f"; refused {n_refused}:" if n_refused else ""))
+    for reason, problems in sorted(results["refused"].items(), key=lambda kv: -len(kv[1])):
+        log(f"  {reason} ({len(problems)}): {', '.join(problems)}")
+    if not results["accompanied"]:
+        raise DataError(f"{in_dir}: none of its {len(files)} MIDI files could be accompanied (see above)")
+    return results

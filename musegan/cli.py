@@ -97,7 +97,8 @@ def _accompany(a) -> None:
     from musegan.accompany import accompany
 
     accompany(a.input, a.exp, a.out, track=a.track, seed=a.seed, latent=a.latents, binarization=a.binarize,
-              wav=a.wav, overwrite=a.overwrite, band=a.band.split(",") if a.band is not None else None)
+              wav=a.wav, overwrite=a.overwrite, band=a.band.split(",") if a.band is not None else None,
+              meter_mode=a.meter, shift=a.downbeat_shift)
 
 
 def _app(a) -> None:
@@ -139,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", type=Path, default=None,
                    help="copy config/params from this experiment instead of the defaults")
 
-    p = command("collect", "Collect 4-bar training phrases from a folder of MIDI files into a sparse npz.",
+    p = command("collect", "Collect 4-bar training phrases from a folder of MIDI files into a sparse npz "
+                "(1/4 and 2/4 marks read as 4-beat bars, as accompany does).",
                 "musegan collect path/to/midi data/train_x_mine.npz", _collect)
     p.add_argument("in_dir", type=Path, help="folder searched recursively for .mid/.midi/.kar")
     p.add_argument("out", type=Path, help="output .npz (published LPD sparse format)")
@@ -239,12 +241,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
 
     p = command("accompany", "Write the band around your own MIDI track, phrase by phrase, for the whole song.",
-                "musegan accompany examples/piano_example.mid --exp exp/accompaniment/piano --out out.mid",
+                "musegan accompany examples/piano_example.mid --exp exp/accompaniment/piano --out out.mid\n"
+                "  musegan accompany my_songs/ --exp exp/accompaniment/piano --out bands/   # every file below",
                 _accompany)
-    p.add_argument("input", type=Path, help="your MIDI file")
+    p.add_argument("input", type=Path, help="your MIDI file, or a folder: every MIDI file below it")
     p.add_argument("--exp", type=Path, required=True, help="a track-conditional experiment folder")
-    p.add_argument("--out", type=Path, required=True, help="output .mid (a .png is written beside it)")
-    p.add_argument("--track", default=None, help="your part: track index, name or family")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output .mid (a .png is written beside it); with a folder INPUT, a folder")
+    p.add_argument("--track", default=None,
+                   help="your part: track index, name or family (default: the model's family, else the part "
+                        "that best plays its role)")
+    p.add_argument("--meter", choices=("auto", "4/4"), default="auto",
+                   help="auto (default): 4/4 and 2/2 bars as written, 1/4 and 2/4 marks regrouped into 4-beat "
+                        "bars; 4/4: 4-beat bars on any file (3/4, 6/8, 12/8 too: your choice)")
+    p.add_argument("--downbeat-shift", type=int, default=0, metavar="BEATS",
+                   help="move the bar lines of regrouped beats this many beats later (negative: earlier)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--latents", choices=tuple(LATENTS), default="style",
                    help="per phrase: style (default) keeps the band's style for the song and varies how the "

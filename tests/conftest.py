@@ -1,10 +1,23 @@
-"""Shared test helpers: write small MIDI files with exactly known contents."""
+"""Shared test helpers: write small MIDI files with exactly known contents.
+
+Hypothesis runs derandomized here (profile `ci`: the same examples on every machine and
+run, no example database), so the suite cannot fail by chance; the long fuzz run
+(`MUSEGAN_FUZZ_EXAMPLES=...`, tests/test_fuzz.py) draws at random (profile `fuzz`), as
+does any run with `MUSEGAN_HYPOTHESIS_PROFILE=fuzz`.
+"""
 import itertools
+import os
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
 import mido
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("fuzz", derandomize=False)
+settings.load_profile(os.environ.get("MUSEGAN_HYPOTHESIS_PROFILE",
+                                     "fuzz" if "MUSEGAN_FUZZ_EXAMPLES" in os.environ else "ci"))
 
 
 def write_midi(path: Path, tracks: Sequence[Dict], tempos: Sequence[Tuple[float, float]] = ((0, 120.0),),
@@ -55,7 +68,41 @@ def band(n_bars: int = 8, tracks: str = "dpb", pitch: int = 60) -> list:
     return [spec[t] for t in tracks]
 
 
+def downbeat_band(n_bars: int = 16, pickup: int = 0) -> list:
+    """A 4/4 band whose bars are plain from the music: drums (kick on 1 and 3, snare on 2 and
+    4, a crash every 4 bars), a bass root on each downbeat, a chord a bar (C F G Am), and
+    `pickup` beats of melody before bar 1 (bar k starts at beat `pickup + 4 k`)."""
+    roots = (48, 41, 43, 45)
+    chords = ((60, 64, 67), (60, 65, 69), (59, 62, 67), (60, 64, 69))
+    drums, bass, keys, tune = [], [], [], [(72 + 2 * b, b, b + 0.5) for b in range(pickup)]
+    for bar in range(n_bars):
+        one = pickup + 4 * bar
+        drums += [(36, one, one + 0.25), (38, one + 1, one + 1.25), (36, one + 2, one + 2.25), (38, one + 3, one + 3.25)]
+        drums += [(42, one + b / 2, one + b / 2 + 0.1) for b in range(8)]
+        if bar % 4 == 0:
+            drums.append((49, one, one + 0.5))
+        bass += [(roots[bar % 4], one, one + 1.5), (roots[bar % 4] + 7, one + 2, one + 2.5)]
+        keys += [(p, one, one + 3.8) for p in chords[bar % 4]]
+        tune += [(72 + (bar + b) % 5, one + b, one + b + 0.9) for b in (0, 2, 3)]
+    return [dict(drum=True, name="Drums", notes=drums), dict(program=33, name="Bass", notes=bass),
+            dict(program=0, name="Piano", notes=keys), dict(program=73, name="Flute", notes=tune)]
+
+
 @pytest.fixture
 def make_midi(tmp_path):
     """make_midi(name, tracks, **write_midi options) -> path under tmp_path."""
     return lambda name, tracks, **kw: write_midi(tmp_path / name, tracks, **kw)
+
+
+@pytest.fixture(scope="session")
+def tiny_piano_exp(tmp_path_factory):
+    """A tiny accompaniment model conditioned on piano, trained one step (tests/tiny_exp.py):
+    4-bar phrases of 24 steps a bar (6 a beat), pitches 48..71."""
+    from musegan.training.tf_trainer import train
+    from tiny_exp import make_experiment
+
+    exp = make_experiment(tmp_path_factory.mktemp("accompany"), params={"multitrack": "hybrid",
+                                                                         "condition_track": "piano"})
+    train(exp, steps=1, log=lambda *a: None)
+    return exp
+

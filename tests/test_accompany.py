@@ -18,7 +18,6 @@ from musegan.music.song import part_events, read_song, select_parts
 from musegan.music import images, timing
 from musegan.config import load_experiment
 from musegan.errors import UsageError
-from tiny_exp import make_experiment
 
 TPQ = 480
 STEP = TPQ // 6  # ticks per step of the tiny model's grid
@@ -27,13 +26,8 @@ GENERATED = {"Drums": (0, True), "Guitar": (25, False), "Bass": (33, False), "St
 
 
 @pytest.fixture(scope="module")
-def exp(tmp_path_factory):
-    from musegan.training.tf_trainer import train
-
-    exp = make_experiment(tmp_path_factory.mktemp("accompany"), params={"multitrack": "hybrid",
-                                                                         "condition_track": "piano"})
-    train(exp, steps=1, log=lambda *a: None)
-    return exp
+def exp(tiny_piano_exp):
+    return tiny_piano_exp
 
 
 def write_song(path, parts, tempos=((0, 120),), meters=((0, 4, 4),), type_=1):
@@ -297,8 +291,9 @@ def test_track_selection_by_index_name_family(tmp_path):
     for spec, message in (("7", "has tracks 0..3"), ("drums", "no drums track"), ("Tuba", "no track of that")):
         with pytest.raises(UsageError, match=message):
             select_parts(song, spec, "Piano")
-    with pytest.raises(UsageError, match="none is strings"):
-        select_parts(song, None, "Strings")
+    told = []
+    assert [p.name for p in select_parts(song, None, "Strings", told.append)] == ["Lead"]  # its role's part
+    assert len(told) == 1 and "no strings part: taking track 2 'Lead'" in told[0] and "--track" in told[0]
 
 
 def test_type0_file_parts_by_channel(tmp_path):
@@ -338,10 +333,10 @@ def test_cli_errors_are_one_line_and_write_nothing(exp, tmp_path):
                                                                         for b in range(24)])],
                        meters=((0, 3, 4),))
     _assert_one_line_error(cli(waltz, "--exp", exp, "--out", out), out, 1, "no 4/4 bar", "3/4")
-    band = write_song(tmp_path / "band.mid", [bass(2, name="Low"), dict(name="Lead", program=27, channel=2,
-                                                                       notes=[(64, 0, 480, 90)])])
-    _assert_one_line_error(cli(band, "--exp", exp, "--out", out), out, 2, "none is piano", "--track",
-                           "0 'Low' (bass", "1 'Lead' (guitar")
+    drums = write_song(tmp_path / "drums.mid", [dict(name="Kit", channel=9, notes=[(36, 0, 240, 90)]),
+                                                 dict(name="Toms", channel=9, notes=[(45, 0, 240, 90)])])
+    _assert_one_line_error(cli(drums, "--exp", exp, "--out", out), out, 1, "only drum parts", "piano",
+                           "0 'Kit' (drums", "1 'Toms' (drums")
 
 
 def test_cli_refuses_existing_output(exp, tmp_path):

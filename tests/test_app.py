@@ -14,7 +14,6 @@ import wave
 from pathlib import Path
 
 import mido
-import numpy as np
 import pytest
 
 from musegan.app import work
@@ -53,10 +52,10 @@ def test_parts_of_a_song_and_the_part_accompany_takes(models, make_midi):
     assert [(r.index, r.name, r.family, r.notes, r.bars) for r in rows] == [
         (0, "Drums", "drums", 16, "4 of 4"), (1, "Piano", "piano", 16, "4 of 4"), (2, "Bass", "bass", 8, "4 of 4")]
     assert rows[2].instrument == "Electric Bass (finger) (bass)" and rows[0].instrument == "Drums (drums)"
-    assert work.default_parts(path, models["piano"]) == [1]       # as `musegan accompany` chooses
-    assert work.default_parts(path, models["bass"]) == [2]
-    with pytest.raises(UsageError, match="none is guitar"):
-        work.default_parts(path, models["guitar"])
+    assert work.default_parts(path, models["piano"]) == ([1], "")       # as `musegan accompany` chooses
+    assert work.default_parts(path, models["bass"]) == ([2], "")
+    parts, note = work.default_parts(path, models["guitar"])         # no guitar: the part playing its role
+    assert parts == [1] and note.startswith("no guitar part: taking track 1 'Piano'") and "--track" in note
 
 
 def test_make_band_writes_only_into_its_run_folder(models, tmp_path):

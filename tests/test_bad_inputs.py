@@ -141,12 +141,12 @@ def test_collect_goes_on_when_files_vanish_or_turn_unreadable_mid_run(tmp_path, 
         corpus.write(folder / f"{name}.mid", corpus.band_bytes())
     read = midi.read_mido
 
-    def meanwhile(path):
+    def meanwhile(path, warn=None):
         if Path(path).name == "a.mid":  # while the first file is read, two others change
             (folder / "c.mid").unlink()
             (folder / "b.mid").unlink()
             os.mkfifo(folder / "b.mid")
-        return read(path)
+        return read(path, warn)
 
     monkeypatch.setattr(midi, "read_mido", meanwhile)
     cli.main(["collect", str(folder), str(tmp_path / "out.npz"), "--jobs", "1"])

@@ -69,6 +69,22 @@ def test_collect_skips_each_bad_file_with_its_reason(folder, tmp_path):
     assert x[:5, ..., [0, 1, 3]].any() and not x[:5, ..., [2, 4]].any()
 
 
+def test_pulse_meters_are_read_in_4_beat_bars_and_counted(tmp_path, capsys):
+    """A training folder of files marked 2/4 or 1/4 throughout is not lost: read as accompany
+    reads it, and the summary counts them."""
+    d = tmp_path / "midi"
+    write_midi(d / "common.mid", band(8, "dpb"))
+    write_midi(d / "pulse.mid", band(8, "dpb"), meters=[(0, 2, 4)])
+    write_midi(d / "beat.mid", band(8, "dpb"), meters=[(0, 1, 4)])
+    out = tmp_path / "x.npz"
+    summary = run(d, out)
+    assert summary["files_used"] == 3 and summary["phrases"] == 15
+    assert summary["regrouped_files"] == {"count": 2, "files": ["beat.mid", "pulse.mid"]}
+    x = data.load_phrases(out).unpack()
+    np.testing.assert_array_equal(x[:5], x[5:10])  # the same music, the same phrases
+    assert "2 files marked 1/4 or 2/4 read in 4-beat bars" in collect.summary_text(summary, tmp_path / "s.json")
+
+
 def test_parallel_run_gives_the_same_output(folder, tmp_path):
     run(folder, tmp_path / "one.npz", jobs=1)
     run(folder, tmp_path / "two.npz", jobs=2)

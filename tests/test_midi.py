@@ -177,6 +177,94 @@ def test_no_notes_and_no_notes_in_range(make_midi, tmp_path):
     assert e.value.reason == midi.VANISHED
 
 
+def _with_events(path, events, track=0):
+    """`path` rewritten with (absolute tick, message) `events` added to one of its tracks."""
+    import mido
+
+    mf = mido.MidiFile(str(path))
+    tick, old = 0, []
+    for msg in mf.tracks[track]:
+        tick += msg.time
+        if msg.type != "end_of_track":
+            old.append((tick, msg))
+    merged, last, out = sorted(old + events, key=lambda e: e[0]), 0, mido.MidiTrack()
+    for tick, msg in merged:
+        out.append(msg.copy(time=tick - last))
+        last = tick
+    mf.tracks[track] = out
+    mf.save(str(path))
+    return path
+
+
+def test_a_stray_far_event_is_ignored_and_the_notes_decide_the_length(make_midi):
+    """A controller at tick 4,294,967,248 (a negative delta written unsigned, as in a real file)
+    once made a 32-beat song 'millions of beats long' and refused it."""
+    import mido
+
+    path = _with_events(make_midi("a.mid", band(8, "dpb")),
+                        [(2 ** 32 - 48, mido.Message("control_change", control=98, value=32)),
+                         (2 ** 32, mido.MetaMessage("marker", text="end"))])
+    warnings = []
+    midi.read_mido(path, warnings.append)
+    assert len(warnings) == 1 and "ignored 2 stray events after the last note" in warnings[0]
+    assert "up to beat 8,947,849" in warnings[0] and "the notes end at beat 32" in warnings[0]
+    roll, grid, info = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
+    assert grid.n_bars == 8 and grid.bar_is_44.all() and info["ignored"] == warnings
+    # an event a few bars after the last note is the song's (a marker, a long fade): kept, no word
+    warnings.clear()
+    near = _with_events(make_midi("b.mid", band(8, "dpb")), [(480 * 40, mido.MetaMessage("marker", text="x"))])
+    midi.read_mido(near, warnings.append)
+    assert not warnings
+
+
+def test_notes_far_away_still_make_a_song_too_long(tmp_path, make_midi):
+    path = make_midi("a.mid", [dict(program=0, notes=[(60, 0, 1), (60, 30_000, 30_001)])])
+    with pytest.raises(midi.MidiDataError, match="30,001 beats long .last note at tick 14,400,480.") as e:
+        midi.read_mido(path)
+    assert e.value.reason == midi.TOO_LARGE
+    fine = make_midi("b.mid", [dict(program=0, notes=[(60, 0, 1), (60, 19_000, 19_001)])], tpq=32767)
+    with pytest.raises(midi.MidiDataError, match="at 32,767 ticks per beat") as e:
+        midi.read_mido(fine)  # pretty_midi would allocate a float for each of 622 million ticks
+    assert e.value.reason == midi.TOO_LARGE
+
+
+@pytest.mark.parametrize("event, said", [
+    (dict(type="time_signature", numerator=3, denominator=2 ** 63), "time signature 3/2^63"),
+    (dict(type="time_signature", numerator=0, denominator=4), "time signature 0/4"),
+    (dict(type="time_signature", numerator=255, denominator=4), "time signature 255/4"),
+    (dict(type="set_tempo", tempo=0), "tempo of 0 microseconds per beat")])
+def test_meta_events_that_mean_nothing_are_ignored(make_midi, event, said):
+    """Found by the fuzz test (a denominator of 2**63 overflowed numpy's int64) and its siblings."""
+    import mido
+
+    kind = event.pop("type")
+    path = _with_events(make_midi("a.mid", band(8, "dpb")), [(480 * 8, mido.MetaMessage(kind, **event))] * 2)
+    warnings = []
+    roll, grid, info = pianoroll.midi_to_roll(path, PARAMS, CONFIG)
+    midi.read_mido(path, warnings.append)
+    assert warnings == [f"{path}: ignored {said} (2 times)"] and info["ignored"] == warnings
+    assert grid.n_bars == 8 and grid.bar_is_44.all()
+    np.testing.assert_allclose(grid.step_times[::12][:33], np.arange(33) * 0.5)
+
+
+def test_a_riff_midi_file_is_read_as_the_midi_file_it_wraps(make_midi, tmp_path):
+    plain = make_midi("a.mid", band(4, "dpb")).read_bytes()
+    wrapped = tmp_path / "a.rmi.mid"
+    body = b"RMID" + b"INFO" + (4).to_bytes(4, "little") + b"abcd" + b"data" + len(plain).to_bytes(4, "little") + plain
+    wrapped.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    a, _, _ = pianoroll.midi_to_roll(tmp_path / "a.mid", PARAMS, CONFIG)
+    b, _, _ = pianoroll.midi_to_roll(wrapped, PARAMS, CONFIG)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_damaged_file_is_refused_in_plain_words(tmp_path):
+    path = tmp_path / "a.mid"
+    path.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x08\x00\xff\x59\x02\x09\x05\x00\x2f")
+    with pytest.raises(midi.MidiDataError) as e:
+        midi.read_mido(path)
+    assert e.value.reason == midi.CORRUPT and "a key signature that names no key" in str(e.value)
+
+
 def test_phrases_windows_hop_and_meters(make_midi):
     # bars: 5 x 4/4, one 2/4 fill, 6 x 4/4
     n_beats = 20 + 2 + 24

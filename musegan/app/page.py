@@ -46,7 +46,7 @@ def build(models: Dict[str, work.Model], examples: List[Path], workspace: Path) 
             return (None, [], gr.update(choices=[], value=[]), _error(e, path))
         choices = [(f"{r.index}: {r.name or '(unnamed)'} ({r.family}, {r.notes} notes)", r.index) for r in rows]
         try:
-            chosen, note = work.default_parts(Path(path), model), ""
+            chosen, note = work.default_parts(Path(path), model)
         except Exception as e:  # noqa: BLE001 - accompany would ask for --track: the page asks instead
             chosen, note = [], _error(e, path) + " (choose your part above)"
         return (path, [r.row() for r in rows], gr.update(choices=choices, value=chosen), note)

@@ -10,7 +10,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -120,13 +120,16 @@ def song_parts(path: Path, model: Model) -> List[PartRow]:
     return rows
 
 
-def default_parts(path: Path, model: Model) -> List[int]:
-    """The parts `musegan accompany` gives `model` when no --track is named; UsageError (one
-    line) when it would ask for one."""
+def default_parts(path: Path, model: Model) -> Tuple[List[int], str]:
+    """The parts `musegan accompany` gives `model` when no --track is named, and the line it
+    prints when it takes a part for its role (else ""); a one-line MuseganError when no part
+    can play the model's part."""
     from musegan.music.song import read_song, select_parts
 
     config, _ = load_experiment(model.exp_dir)
-    return [p.index for p in select_parts(read_song(Path(path), config), None, model.given)]
+    notes: List[str] = []
+    chosen = select_parts(read_song(Path(path), config), None, model.given, notes.append)
+    return [p.index for p in chosen], " ".join(line.split(": ", 1)[-1] for line in notes)
 
 
 def safe_stem(name: str) -> str:

@@ -1,8 +1,10 @@
 """`musegan collect IN_DIR OUT.npz`: 4-bar training phrases from a folder of MIDI files.
 
 Every `.mid`/`.midi`/`.kar` under IN_DIR (recursively, in sorted path order)
-is read by `musegan.music.midi` (own beat grid, families, quantization rules) and
-cut into phrases of `data_shape[0]` consecutive 4/4 bars every
+is read by `musegan.music.midi` (own beat grid, families, quantization rules), its
+beats read in 4-beat bars as `musegan accompany` reads them (`meter.read_bars`: 2/2
+in quarter notes, 1/4 and 2/4 marks regrouped; the summary counts the regrouped
+files), and cut into phrases of `data_shape[0]` consecutive 4-beat bars every
 `collect.hop_bars` bars, keeping those with at least `collect.min_tracks`
 non-empty tracks. Files are processed in parallel (order preserved); a file
 that cannot be used is skipped and counted by reason, never stopping the run.
@@ -169,10 +171,11 @@ def collect_file(path: Path, params: Dict[str, Any], config: Dict[str, Any],
     of the file's (n_phrases, n_bars, n_steps, n_pitches, n_tracks) array, C
     order), bar_active (bool (n_phrases, n_bars, n_tracks)), starts (first bar
     of each phrase), n_aligned (phrases on the hop = n_bars grid), bars,
-    bars_44, warp, cpu_seconds.
+    bars_44 (the 4-beat bars, regrouped ones included), warp, regrouped (1/4 or 2/4
+    marks read as 4-beat bars), ignored (lines about events dropped), cpu_seconds.
     """
     out: Dict[str, Any] = {"reason": None, "problem": "", "n_phrases": 0, "n_aligned": 0,
-                           "bars": 0, "bars_44": 0, "warp": (1.0, 0.0)}
+                           "bars": 0, "bars_44": 0, "warp": (1.0, 0.0), "regrouped": False, "ignored": []}
     cpu = time.process_time()
     try:
         out.update(_phrases_of(path, params, config, vocal_tracks))
@@ -181,7 +184,8 @@ def collect_file(path: Path, params: Dict[str, Any], config: Dict[str, Any],
     except MemoryError:
         out.update(reason=ERROR, problem="out of memory")
     except Exception as e:  # one bad file must never stop a run over thousands
-        out.update(reason=ERROR, problem=" ".join(f"{type(e).__name__}: {e}".split()))
+        out.update(reason=ERROR, problem=f"could not be read: a fault no check foresaw ({type(e).__name__}); "
+                                         "please report it with the file")
     out["cpu_seconds"] = time.process_time() - cpu
     return out
 
@@ -190,8 +194,9 @@ def _phrases_of(path: Path, params: Dict[str, Any], config: Dict[str, Any],
                 vocal_tracks: Sequence[int]) -> Dict[str, Any]:
     c = config["collect"]
     n_bars = params["data_shape"][0]
-    roll, grid, _ = pianoroll.midi_to_roll(path, params, config, vocal_tracks)
-    out = dict(bars=grid.n_bars, bars_44=int(grid.bar_is_44.sum()), warp=grid.warp)
+    roll, grid, info = pianoroll.midi_to_roll(path, params, config, vocal_tracks)
+    out = dict(bars=grid.n_bars, bars_44=int(grid.bar_is_44.sum()), warp=grid.warp, regrouped=info["regrouped"],
+               ignored=info["ignored"])
     if not len(timing.phrase_starts(grid, n_bars, c["hop_bars"])):
         return dict(out, reason=NOT_44, problem=f"no {n_bars} consecutive 4/4 bars (bars: {_meters(grid)})")
     x, starts = pianoroll.phrases(roll, grid, n_bars, c["hop_bars"], c["min_tracks"])
@@ -367,6 +372,8 @@ def _summary(in_dir, out, params, config, jobs, files, tasks, excluded, rwc, kep
         per_phrase = per_bar = {}
         n_active = Counter()
     warped = [r for r in kept if tuple(r["warp"]) != (1.0, 0.0)]
+    regrouped = [r["file"] for r in kept if r["regrouped"]]
+    ignored = {r["file"]: r["ignored"] for r in kept if r["ignored"]}
     stretched = [r for r in warped if r["warp"][0] != 1.0]
     return {
         "in_dir": str(in_dir), "out": str(out),
@@ -390,6 +397,8 @@ def _summary(in_dir, out, params, config, jobs, files, tasks, excluded, rwc, kep
         "phrases_by_active_tracks": {str(k): n_active[k] for k in sorted(n_active)},
         "track_nonempty_ratio": {"phrases": per_phrase, "bars": per_bar},
         "bars": {"total": sum(r["bars"] for r in kept), "in_4_4": sum(r["bars_44"] for r in kept)},
+        "regrouped_files": {"count": len(regrouped), "files": regrouped},
+        "files_with_ignored_events": ignored,
         "grid_aligned_files": {"moved": len(warped), "stretched": len(stretched),
                                "files": {r["file"]: [round(r["warp"][0], 5), round(r["warp"][1], 1)]
                                          for r in warped}},
@@ -403,6 +412,11 @@ def summary_text(summary: Dict[str, Any], path: Path) -> str:
     add = lines.append
     add(f"collected {s['phrases']} phrases from {s['files_used']} of {s['files_read']} files "
           f"({s['phrases_on_hop_n_bars']} on a hop of {s['settings']['data_shape'][0]} bars) -> {s['out']}")
+    if s["regrouped_files"]["count"]:
+        add(f"  {s['regrouped_files']['count']} files marked 1/4 or 2/4 read in 4-beat bars (regrouped)")
+    if s["files_with_ignored_events"]:
+        add(f"  {len(s['files_with_ignored_events'])} files with events ignored (stray or meaningless; "
+            "in the summary)")
     if s["files_excluded_by_rwc_metadata"]:
         add(f"  RWC: {len(s['files_excluded_by_rwc_metadata'])} files excluded by genre/metadata")
     for reason, v in s["skipped"].items():

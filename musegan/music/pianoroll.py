@@ -1,7 +1,7 @@
 """Binary pianorolls to and from MIDI: the one place that converts between them.
 
-Reading: `midi.load_midi` -> `timing.song_grid` (the file's own beats, tempo
-changes and meters) -> `instrument_roll` per instrument -> merged by family in
+Reading: `midi.load_midi` -> `meter.read_bars` (the file's own beats, tempo
+changes and meters, read in the model's 4-beat bars) -> `instrument_roll` per instrument -> merged by family in
 `midi_to_roll` -> cut into 4-bar training phrases by `phrases`.
 Writing: `roll_to_midi` / `roll_to_tracks` (the single pianoroll -> MIDI
 conversion) and `save_pypianoroll_npz` (the format the original MuseGAN results use).
@@ -19,7 +19,8 @@ import pretty_midi
 
 from musegan.config import FAMILIES
 from musegan.errors import ConfigError, DataError
-from musegan.music.timing import Grid, nearest_step, phrase_starts, song_grid
+from musegan.music.meter import read_bars
+from musegan.music.timing import Grid, nearest_step, phrase_starts
 from musegan.music.midi import EMPTY, NO_NOTES_IN_RANGE, MidiDataError, PathLike, family_of, load_midi, pretty
 
 __all__ = ["instrument_roll", "midi_to_roll", "phrases", "roll_to_midi", "roll_to_tracks", "save_pypianoroll_npz"]
@@ -68,23 +69,28 @@ def midi_to_roll(path: PathLike, params: Dict[str, Any], config: Dict[str, Any],
     track numbers in `vocal_tracks` count as vocals) and the instruments of one
     family are merged by logical OR. `info` counts instruments and notes per
     track. The grid is the file's own, moved onto displaced notes when
-    `config["collect"]["align_to_grid"]` (`song_grid`). Raises MidiDataError
-    for unreadable, corrupt or empty files and for files where no note
-    survives (out of pitch range or too short).
+    `config["collect"]["align_to_grid"]` (`timing.song_grid`), read in the model's
+    4-beat bars as `musegan accompany` reads them (`meter.read_bars`: 1/4 and 2/4 marks
+    regrouped; `info["regrouped"]` says whether they were; `info["ignored"]` what
+    `midi.read_mido` dropped). Raises MidiDataError for unreadable, corrupt or empty files
+    and for files where no note survives (out of pitch range or too short).
     """
     track_names = params["track_names"]
     if not any(n.lower() in FAMILIES for n in track_names):
         raise ConfigError(f"params: 'track_names' {track_names} name none of the families "
                           f"{', '.join(FAMILIES)}; cannot map MIDI instruments to tracks")
-    pm, tracks = load_midi(path)
+    ignored: List[str] = []
+    pm, tracks = load_midi(path, ignored.append)
     n_notes = sum(len(inst.notes) for inst in pm.instruments)
     if not n_notes:
         raise MidiDataError(path, EMPTY, "no notes")
-    grid = song_grid(pm, params["beat_resolution"], align=config["collect"].get("align_to_grid", True))
+    bars = read_bars(pm, params["beat_resolution"], align=config["collect"].get("align_to_grid", True))
+    grid = bars.grid
     n_tracks = len(track_names)
     roll = np.zeros((grid.n_steps, params["data_shape"][2], n_tracks), dtype=bool)
     vocal_tracks = set(vocal_tracks)
-    info = {"n_notes": n_notes, "instruments": [], "unmapped_notes": 0, "warp": grid.warp}
+    info = {"n_notes": n_notes, "instruments": [], "unmapped_notes": 0, "warp": grid.warp,
+            "regrouped": bars.regrouped, "ignored": ignored}
     min_steps = config["collect"]["min_note_steps"]
     for instrument, track in zip(pm.instruments, tracks):
         family = family_of(instrument, config, track_names, vocal=track in vocal_tracks)

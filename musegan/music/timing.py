@@ -2,13 +2,13 @@
 cut into `beat_resolution` equal steps; and the conversions between seconds and the file's
 ticks under its tempo map."""
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import pretty_midi
 
-__all__ = ["Grid", "song_grid", "fit_tick_warp", "seconds_to_ticks", "ticks_to_seconds", "phrase_starts",
-           "nearest_step", "beats_per_bar"]
+__all__ = ["Grid", "song_grid", "written_bars", "grid_from_beats", "note_starts", "song_end", "fit_tick_warp",
+           "seconds_to_ticks", "ticks_to_seconds", "phrase_starts", "nearest_step", "beats_per_bar"]
 
 
 @dataclass(frozen=True)
@@ -18,9 +18,11 @@ class Grid:
     step_times: float (n_steps + 1,) seconds; step i spans
         [step_times[i], step_times[i + 1]), the last entry is the grid's end.
     bar_starts: int (n_bars,) first step of each bar.
-    bar_meters: int (n_bars, 2) time signature (numerator, denominator) of each bar.
-    bar_is_44: bool (n_bars,) True for complete 4/4 bars (4 beats of the meter 4/4);
-        others (3/4, 2/4 fills, 6/8, a partial pickup bar...) are for callers to skip.
+    bar_meters: int (n_bars, 2) time signature (numerator, denominator) of each bar as it
+        is played: the file's own, or 4/4 where its beats were regrouped into 4-beat bars.
+    bar_is_44: bool (n_bars,) True for the complete 4-beat bars the model plays (4/4, and
+        2/2 read in quarter notes); others (3/4, 2/4 fills, 6/8, a partial pickup bar...)
+        are for callers to skip.
     warp: (scale, offset in ticks) moving the file's tick grid onto its notes
         (`fit_tick_warp`); (1.0, 0.0) when the grid is the file's own as written.
     """
@@ -165,20 +167,43 @@ def fit_tick_warp(onset_ticks: np.ndarray, ticks_per_beat: int,
 def song_grid(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = False) -> Grid:
     """The file's own beat/bar grid from pretty_midi's beats, downbeats and time signatures.
 
-    Beats follow every tempo change and time signature; each beat is split into
-    `beat_resolution` steps of equal ticks. The grid runs to the end of the last
-    note (or of the file when it has none) and the last bar is completed, so
-    notes near the end keep a full bar. A file without time signature is 4/4,
-    as in MIDI. With `align`, the grid is moved onto the notes when they are
-    displaced from it (`fit_tick_warp`; `Grid.warp` says by how much), so the
-    notes stay where they are in time and the grid follows them.
+    Beats follow every tempo change and time signature (`written_bars`); each beat is
+    split into `beat_resolution` steps of equal ticks (`grid_from_beats`). The grid runs
+    to the end of the last note (or of the file when it has none) and the last bar is
+    completed, so notes near the end keep a full bar. A file without time signature is
+    4/4, as in MIDI. With `align`, the grid is moved onto the notes when they are
+    displaced from it (`fit_tick_warp`; `Grid.warp` says by how much), so the notes stay
+    where they are in time and the grid follows them.
     """
-    starts = np.array([n.start for inst in pm.instruments for n in inst.notes], dtype=np.float64)
-    ends = np.array([n.end for inst in pm.instruments for n in inst.notes], dtype=np.float64)
-    end = ends.max() if len(ends) else pm.get_end_time()
-    scale, offset = fit_tick_warp(seconds_to_ticks(pm, starts), pm.resolution) if align else (1.0, 0.0)
-    # Several time signatures at one time (sequencers write repeats) make pretty_midi repeat a beat
-    # and miscount every downbeat after it: keep the last one at each time, as MIDI means.
+    beats, bar_beats, meters = written_bars(pm)
+    warp = fit_tick_warp(seconds_to_ticks(pm, note_starts(pm)), pm.resolution) if align else (1.0, 0.0)
+    return grid_from_beats(pm, beats, bar_beats, meters, beat_resolution, warp=warp)
+
+
+
+def note_starts(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
+    """float (n_notes,) seconds: the start of every note of every instrument."""
+    return np.array([n.start for inst in pm.instruments for n in inst.notes], dtype=np.float64)
+
+
+
+def song_end(pm: pretty_midi.PrettyMIDI) -> float:
+    """Seconds: the end of the last note, or of the file when it has none."""
+    ends = [n.end for inst in pm.instruments for n in inst.notes]
+    return max(ends) if ends else pm.get_end_time()
+
+
+
+def written_bars(pm: pretty_midi.PrettyMIDI) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The file's beats and bars as its time signatures write them.
+
+    Returns float (n_beats,) seconds of every beat (pretty_midi's: the denominator's note,
+    a dotted one in compound meters), int (n_bars,) index of each bar's first beat (the
+    first is 0: music before the first downbeat is a pickup bar) and int (n_bars, 2) each
+    bar's (numerator, denominator). Several time signatures at one time (sequencers write
+    repeats) make pretty_midi repeat a beat and miscount every downbeat after it: the last
+    one at each time is kept in `pm`, as MIDI means.
+    """
     meters = {}
     for ts in sorted(pm.time_signature_changes, key=lambda t: t.time):
         meters[round(ts.time, 9)] = ts
@@ -188,14 +213,44 @@ def song_grid(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
         beats = np.zeros(1)
     beats = beats[np.append(True, np.diff(beats) > 1e-9)]  # never a beat of length 0
     downbeats = pm.get_downbeats()
-    # seconds of slack when matching times to beats: 1 us, less for absurd tempi (a beat of 1 us exists)
-    gaps = np.diff(beats)
-    tol = min(1e-6, 0.01 * gaps[gaps > 0].min()) if np.any(gaps > 0) else 1e-6
+    tol = _tolerance(beats)
     bar_beats = np.unique(np.searchsorted(beats, downbeats - tol))
     bar_beats = bar_beats[bar_beats < len(beats)]
     if not len(bar_beats) or bar_beats[0] != 0:
         bar_beats = np.insert(bar_beats, 0, 0)  # music before the first downbeat: a pickup bar
     meters = np.array([_meter_at(pm, beats[b], tol) for b in bar_beats], dtype=np.int64).reshape(-1, 2)
+    return beats, bar_beats, meters
+
+
+
+def _tolerance(beats: np.ndarray) -> float:
+    """Seconds of slack when matching times to beats: 1 us, less for absurd tempi (a beat of 1 us exists)."""
+    gaps = np.diff(beats)
+    return min(1e-6, 0.01 * gaps[gaps > 0].min()) if np.any(gaps > 0) else 1e-6
+
+
+
+def grid_from_beats(pm: pretty_midi.PrettyMIDI, beats: np.ndarray, bar_beats: np.ndarray, meters: np.ndarray,
+                    beat_resolution: int, warp: Tuple[float, float] = (1.0, 0.0),
+                    fours: Optional[np.ndarray] = None, lengths: Optional[np.ndarray] = None,
+                    end: Optional[float] = None) -> Grid:
+    """The grid of given beats and bars: every beat cut into `beat_resolution` steps of equal ticks.
+
+    beats: float (n_beats,) seconds of every beat, increasing (the file's own, regrouped or
+    tracked ones). bar_beats: int (n_bars,) index in `beats` of each bar's first beat,
+    increasing, the first 0. meters: int (n_bars, 2) each bar's meter as it is played (and
+    written to an output). fours: bool (n_bars,) bars the model may play when they hold 4
+    beats (default: the 4/4 ones). lengths: int (n_bars,) beats a complete bar holds
+    (default: `beats_per_bar` of its meter); the last bar's says how the grid goes on to
+    the song's `end` (seconds; default `song_end`) and completes its last bar. `warp` as
+    `fit_tick_warp`: the grid is moved onto notes displaced from it. Beats after the end are
+    dropped; past the last beat the grid goes on at the last beat's length.
+    """
+    bar_beats = np.asarray(bar_beats, dtype=np.int64)
+    meters = np.asarray(meters, dtype=np.int64).reshape(-1, 2)
+    fours = np.all(meters == 4, axis=1) if fours is None else np.asarray(fours, dtype=bool)
+    end = song_end(pm) if end is None else end
+    scale, offset = warp
 
     # Work in the file's ticks, where beats are evenly spaced within a meter and a warp is linear.
     ticks = seconds_to_ticks(pm, beats)
@@ -207,11 +262,12 @@ def song_grid(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
     n_keep = max(int(np.searchsorted(scale * ticks + offset, end_tick)), 1)
     ticks = ticks[:n_keep]
     keep_bars = bar_beats < n_keep
-    bar_beats, meters = bar_beats[keep_bars], meters[keep_bars]
-    per_bar = beats_per_bar(int(meters[-1, 0]))
+    bar_beats, meters, fours = bar_beats[keep_bars], meters[keep_bars], fours[keep_bars]
+    per_bar = beats_per_bar(int(meters[-1, 0])) if lengths is None else int(np.asarray(lengths)[keep_bars][-1])
     n_more = max(0, (len(ticks) - 1 - bar_beats[-1]) // per_bar)  # bars of the extension
     bar_beats = np.append(bar_beats, bar_beats[-1] + per_bar * np.arange(1, n_more + 1))
     meters = np.concatenate([meters, np.repeat(meters[-1:], n_more, axis=0)])
+    fours = np.concatenate([fours, np.repeat(fours[-1:], n_more)])
     # Complete the last bar and give the last beat its end.
     missing = max(per_bar - (len(ticks) - bar_beats[-1]), 0)
     ticks = np.concatenate([ticks, ticks[-1] + period * np.arange(1, missing + 2)])
@@ -221,10 +277,9 @@ def song_grid(pm: pretty_midi.PrettyMIDI, beat_resolution: int, align: bool = Fa
     step_ticks = np.append((ticks[:-1, None] + np.diff(ticks)[:, None] * frac).ravel(), ticks[-1])
     step_times = ticks_to_seconds(pm, scale * step_ticks + offset)
     beats_in_bar = np.diff(np.append(bar_beats, n_beats))
-    is_44 = (meters[:, 0] == 4) & (meters[:, 1] == 4) & (beats_in_bar == 4)
     return Grid(beat_resolution=int(beat_resolution), step_times=step_times,
                 bar_starts=(bar_beats * beat_resolution).astype(np.int64),
-                bar_meters=meters, bar_is_44=is_44, warp=(scale, offset))
+                bar_meters=meters, bar_is_44=fours & (beats_in_bar == 4), warp=(scale, offset))
 
 
 
