@@ -24,9 +24,9 @@ setup(
     package_data={"musegan": ["defaults/*.yaml"]},
     install_requires=requirements("requirements.txt"),
     extras_require={
-        # the JAX trainer (python -m musegan.training.jax_trainer) for machines with a GPU and no TensorFlow
+        # the jax backend of `musegan train` (--backend jax), which runs without TensorFlow
         "jax": JAX,
-        # tests/test_train_jax.py compares it with the TensorFlow graphs, so the tests need it
+        # tests/test_parity.py compares the two backends, so the tests need it
         "test": ["pytest>=7", "hypothesis>=6.0", "import-linter>=2.1", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0", *JAX],
     },
     entry_points={"console_scripts": ["musegan=musegan.cli:run"]},

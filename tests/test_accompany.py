@@ -28,7 +28,7 @@ GENERATED = {"Drums": (0, True), "Guitar": (25, False), "Bass": (33, False), "St
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory):
-    from musegan.training.tf_trainer import train
+    from musegan.training.loop import train
 
     exp = make_experiment(tmp_path_factory.mktemp("accompany"), params={"multitrack": "hybrid",
                                                                          "condition_track": "piano"})
