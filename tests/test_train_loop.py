@@ -28,6 +28,7 @@ class FakeTraining:
         self.fresh = not self.saves
         self.step = self.saves[-1] if self.saves else 0
         self.config, self.n_params = config, {"generator": 1, "discriminator": 1, "trained": 1}
+        self.save_dir = self.path
         if not self.fresh:
             log(f"resumed from step {self.step}")
 
@@ -123,7 +124,7 @@ def test_nan_stops_with_the_last_good_save_kept(fake, bad_at, save_every):
     FakeTraining.losses = [(1.0, -1.0)] * (bad_at - 1) + [(float("nan"), -1.0)] + [(1.0, -1.0)] * 20
     config = exp / "config.yaml"
     config.write_text(config.read_text().replace("save_checkpoint_steps: 4", f"save_checkpoint_steps: {save_every}"))
-    with pytest.raises(TrainingError, match=f"loss became NaN/inf at step {bad_at} .*last good checkpoint is kept"):
+    with pytest.raises(TrainingError, match=f"loss became NaN/inf at step {bad_at} .*last good checkpoint is kept in "):
         loop.train(exp, "fake", log=lambda line: None)
     recorded = saves() if (exp / "fake.json").is_file() else []
     assert recorded == list(range(1, bad_at)) if save_every == 1 else recorded == []

@@ -69,16 +69,16 @@ class Evaluator:
         self.params, self.keep_best = params, config["keep_best"]
         self.min_following = config["select_min_following"]
         self.best_dir = Path(exp_dir) / BEST
-        self.reference = dataset_metrics(train_data, params)
+        self.train_data = train_data
+        self.reference = None  # the training split's metrics, at the first evaluation
         n = max(1, config["evaluate_bars"] // params["data_shape"][0])
         rng = np.random.default_rng(config["seed"])
         self.z = rng.standard_normal((n, latent_size)).astype(np.float32)
         self.c = condition_index(params)
-        self.condition = self.data_gap = None
+        self.condition = self.phrases = self.data_gap = None
         if self.c is not None:
-            phrases = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))
-            self.condition = phrases[..., self.c].astype(np.float32) * 2.0 - 1.0
-            self.data_gap = self._following_gap(phrases, metrics.all_metrics(phrases, params))
+            self.phrases = conditions.unpack(rng.choice(len(conditions), size=n, replace=len(conditions) < n))
+            self.condition = self.phrases[..., self.c].astype(np.float32) * 2.0 - 1.0
         self.best_rank: Optional[Rank] = None
         self.best_step: Optional[int] = None
         self.last_step: Optional[int] = None
@@ -94,6 +94,10 @@ class Evaluator:
         """Score the session's generator at `step`; keep its state when it ranks above every one
         before it (the first of equals stays). Returns the log line and the metrics."""
         t = time.time()
+        if self.reference is None:
+            self.reference = dataset_metrics(self.train_data, self.params)
+            if self.c is not None:
+                self.data_gap = self._following_gap(self.phrases, metrics.all_metrics(self.phrases, self.params))
         x = to_notes(session.generate(self.z, self.condition), self.params)
         m = metrics.all_metrics(x, self.params)
         difference = abs_difference(m, self.reference)

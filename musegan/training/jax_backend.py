@@ -181,20 +181,23 @@ def _finite(state: dict) -> bool:
     return bool(jnp.all(jnp.stack(checks)))
 
 
+def _state_dir(exp_dir: Path, checkpoint: Path) -> Path:
+    """Where the training state of a checkpoint goes (`musegan export-state EXP THERE`)."""
+    return exp_dir / store.STATE / f"step-{store.step_of(checkpoint)}"
+
+
 def warm_start_weights(source: Path) -> Tuple[Dict[str, np.ndarray], str]:
     """The weights `init_from` names for a jax run, and where they come from: the source's
     latest training state, else its shipped generator. A TensorFlow checkpoint newer than
     any state is what the tf backend would start from, and JAX cannot read it: refused
     rather than silently taking older weights."""
     source = Path(source)
-    checkpoints = store.checkpoint_steps(source / store.MODEL)
-    state = store.latest_state(source)
-    if checkpoints and (state is None or store.step_of(state) < max(checkpoints)):
-        step = max(checkpoints)
+    checkpoint = store.newer_checkpoint(source)
+    if checkpoint is not None:
         raise UsageError(f"{source}: init_from names an experiment whose latest weights are a TensorFlow "
-                         f"checkpoint ({checkpoints[step]}), which the jax backend cannot read; where TensorFlow "
-                         f"is, `musegan export-state {source} {source / store.STATE / f'step-{step}'}` makes it "
-                         "a training state")
+                         f"checkpoint ({checkpoint}), which the jax backend cannot read; where TensorFlow is, "
+                         f"`musegan export-state {source} {_state_dir(source, checkpoint)}` makes it a training state")
+    state = store.latest_state(source)
     if state is not None:
         return store.state_weights(state), str(state)
     shipped = source / store.PRETRAINED
@@ -212,16 +215,15 @@ class JaxTraining:
 
     def __init__(self, exp_dir: Path, params: dict, config: dict, train_data: PackedPhrases, log):
         self.exp_dir, self.params, self.config = Path(exp_dir), params, config
+        self.save_dir = self.exp_dir / store.STATE
         log(f"jax {jax.__version__}, backend {jax.default_backend()}, devices "
             f"{', '.join(str(d) for d in jax.devices())}")
+        checkpoint = store.newer_checkpoint(self.exp_dir)
+        if checkpoint is not None:
+            raise CheckpointError(f"{checkpoint}: a TensorFlow checkpoint newer than any training state in "
+                                  f"{self.save_dir}; continue it with `--backend tf`, or here after `musegan "
+                                  f"export-state {self.exp_dir} {_state_dir(self.exp_dir, checkpoint)} --with-adam`")
         latest = store.latest_state(self.exp_dir)
-        checkpoints = store.checkpoint_steps(self.exp_dir / store.MODEL)
-        if checkpoints and (latest is None or store.step_of(latest) < max(checkpoints)):
-            step = max(checkpoints)
-            raise CheckpointError(f"{checkpoints[step]}: a TensorFlow checkpoint newer than any training state in "
-                                  f"{self.exp_dir / store.STATE}; continue it with `--backend tf`, or here after "
-                                  f"`musegan export-state {self.exp_dir} "
-                                  f"{self.exp_dir / store.STATE / f'step-{step}'} --with-adam`")
         self.trainer = trainer = Trainer(params, config)
         self.n_params = trainer.n_parameters()
         key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]), 0)

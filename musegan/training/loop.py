@@ -10,13 +10,14 @@ an error on a NaN/inf loss (the last good checkpoint kept). On the way it saves 
 (`save_samples_steps`), evaluations (`evaluate_steps`, `evaluate_minutes`; with `keep_best` the
 best state in `EXP_DIR/best/`) and the average of the generator (`average_from`,
 `average_every`, into `EXP_DIR/average/generator.npz`). Progress: a bar with rate and ETA on a
-terminal, and a log line every `log_loss_steps` steps.
+terminal, and a log line after the first step, then every `log_loss_steps` steps and at least
+once a minute.
 """
 import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Callable, Dict, Optional, TextIO
+from typing import Any, Callable, Dict, List, Optional, Protocol, TextIO, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -30,12 +31,54 @@ from musegan.nets.spec import latent_size
 from musegan.runtime import Stop, duration
 from musegan.training.evaluation import Averager, Evaluator
 
-__all__ = ["BACKENDS", "train"]
+__all__ = ["BACKENDS", "Training", "train"]
 
 BACKENDS = ("tf", "jax")
+LOG_SECONDS = 60.0  # a progress line at least this often, whatever log_loss_steps
 
 
-def _open(backend: str, exp_dir: Path, params: dict, config: dict, data: PackedPhrases, log):
+class Training(Protocol):
+    """What a backend gives the loop: a run's model restored from its latest save, or fresh.
+    Built as `Backend(exp_dir, params, config, train_data, log)`."""
+
+    name: str
+    step: int  # G updates done
+    fresh: bool  # nothing was restored: a fresh run
+    save_dir: Path  # where its saves go
+    n_params: Dict[str, int]  # "generator", "discriminator", "trained"
+    warmup_chunk: int  # D updates per `critic_updates` call in the critic warm-up
+
+    def warm_start(self, source: Path, log) -> List[str]:
+        """G and D from experiment `source` (`init_from`); the names left fresh."""
+
+    def iteration(self) -> Tuple[Any, Any]:
+        """One iteration (`n_dis_updates_per_gen_update` D updates, one G update): (d_loss, g_loss),
+        scalars `float()` reads (from the device: only when the loop asks)."""
+
+    def critic_updates(self, n: int) -> Any:
+        """`n` D-only updates; the last d_loss."""
+
+    def generate(self, z: np.ndarray, condition: Optional[np.ndarray]) -> np.ndarray:
+        """The generator a user gets (the EMA where kept), inference mode: `(n, latent_size)`
+        [+ `(n, n_bars, n_steps, n_pitches)` in [-1, 1]] -> phrases in [-1, 1]."""
+
+    def generator_weights(self) -> Dict[str, np.ndarray]:
+        """{TF name: array} of that generator with its moving averages (a shipped generator.npz)."""
+
+    def flat_state(self, with_adam: bool = False) -> Dict[str, np.ndarray]:
+        """{TF name: array} of every variable (musegan.weights.states)."""
+
+    def finite(self) -> bool: ...
+
+    def save(self, step: int) -> None: ...
+
+    def summarize(self, step: int, scalars: Dict[str, float], image: Optional[np.ndarray] = None) -> None:
+        """TensorBoard summaries where the backend writes them."""
+
+    def close(self) -> None: ...
+
+
+def _open(backend: str, exp_dir: Path, params: dict, config: dict, data: PackedPhrases, log) -> Training:
     """The backend's training session (its framework imported only now)."""
     if backend == "tf":
         from musegan.runtime import quiet_stderr
@@ -88,7 +131,7 @@ def train(exp_dir: Path, backend: str = "tf", steps: Optional[int] = None, stop_
         session.close()
 
 
-def _run(session, exp_dir: Path, config: dict, params: dict, splits: tuple, end: int, deadline: float,
+def _run(session: Training, exp_dir: Path, config: dict, params: dict, splits: tuple, end: int, deadline: float,
          t_start: float, log, progress: Optional[TextIO]) -> Dict:
     train_data, selection_data, valid_data = splits
     step = session.step
@@ -130,7 +173,7 @@ def _run(session, exp_dir: Path, config: dict, params: dict, splits: tuple, end:
                 last.update(d_loss=float(d_loss), g_loss=float(g_loss))
                 if not (np.isfinite(last["d_loss"]) and np.isfinite(last["g_loss"])):
                     raise TrainingError(f"{exp_dir}: loss became NaN/inf at step {at} (d {last['d_loss']}, "
-                                        f"g {last['g_loss']}); the last good checkpoint is kept")
+                                        f"g {last['g_loss']}); the last good checkpoint is kept in {session.save_dir}")
 
         saved = [None if session.fresh else step]  # the step of the latest save
 
@@ -140,7 +183,7 @@ def _run(session, exp_dir: Path, config: dict, params: dict, splits: tuple, end:
                 return
             if not session.finite():
                 raise TrainingError(f"{exp_dir}: weights became NaN/inf before step {step}; "
-                                    "the last good checkpoint is kept")
+                                    f"the last good checkpoint is kept in {session.save_dir}")
             session.save(step)
             saved[0] = step
             if averager is not None:
@@ -161,10 +204,11 @@ def _run(session, exp_dir: Path, config: dict, params: dict, splits: tuple, end:
                     say(f"first step done {time.time() - t_start:.1f} s after start")
                 if averager is not None:
                     averager.observe(session, step)
-                logging = step % config["log_loss_steps"] == 0 or step == end
+                logging = (step % config["log_loss_steps"] == 0 or step == end
+                           or time.time() - t_log >= LOG_SECONDS)
                 settle(0 if logging else 2)  # keep the device's queue short, so the clock checks mean something
-                bar.update(1)
                 now = time.time()
+                bar.update(1)
                 if logging:
                     rate = (now - t_log) / max(step - step_log, 1)
                     say(f"step {step}/{end}  d_loss {last['d_loss']:9.4f}  g_loss {last['g_loss']:9.4f}  "

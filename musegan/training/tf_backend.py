@@ -151,7 +151,7 @@ class TFTraining:
 
     def __init__(self, exp_dir: Path, params: dict, config: dict, train_data: PackedPhrases, log):
         self.exp_dir, self.params, self.config = Path(exp_dir), params, config
-        self.model_dir = self.exp_dir / MODEL
+        self.model_dir = self.save_dir = self.exp_dir / MODEL
         latest = checkpoints.latest(self.model_dir)
         state = newer_state(self.exp_dir, None if latest is None else Path(latest))
         if state is not None:

@@ -1,10 +1,11 @@
-"""The one place that saves and loads model weights.
+"""TensorFlow checkpoints, and the weights the commands that generate read.
 
-Training state: `tf.compat.v1.train.Saver` checkpoints in `EXP_DIR/model/`
-(TensorFlow writes each to temporary names and renames it into place, and
-updates the `checkpoint` index file atomically afterwards, so a kill leaves
-the previous checkpoint the latest). Shipped weights: `EXP_DIR/pretrained/
-generator.npz`, the generator's variables only, mostly float16.
+Training state of the tf backend: `tf.compat.v1.train.Saver` checkpoints in `EXP_DIR/model/`
+(TensorFlow writes each to temporary names and renames it into place, and updates the
+`checkpoint` index file atomically afterwards, so a kill leaves the previous checkpoint the
+latest). A generator is read from the newest of the latest checkpoint and the jax backend's
+latest training state (musegan.weights.store), else from the shipped
+`EXP_DIR/pretrained/generator.npz` (the generator's variables only, mostly float16).
 """
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -13,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from musegan.errors import CheckpointError
-from musegan.weights.states import EMA, load_generator, mean_of, warm_start_values
+from musegan.weights.states import EMA, load_generator, load_state, mean_of, warm_start_values
 from musegan.weights.store import MODEL, PRETRAINED, checkpoint_steps, complete, newer_state, no_model, state_weights
 
 v1 = tf.compat.v1
@@ -237,16 +238,20 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
 
 def generator_to_ship(exp_dir: Path, names, steps: Optional[Sequence[int]] = None,
                       ema: bool = True) -> Dict[str, np.ndarray]:
-    """The generator variables `names` of the experiment's latest checkpoint, or their mean over
-    its checkpoints at `steps` (`averaged_generator`): what `musegan export` writes. `ema=False`
-    takes G's live weights where the checkpoints keep an EMA too."""
+    """The generator variables `names` of the experiment's latest checkpoint or training state
+    (`generator_weights`), or their mean over its checkpoints at `steps` (`averaged_generator`):
+    what `musegan export` writes. `ema=False` takes G's live weights where an EMA is kept too."""
     if steps:
         return averaged_generator(exp_dir, steps, names, ema)
     if not ema:
-        path = latest(Path(exp_dir) / "model")
-        if path is None:
-            raise CheckpointError(f"{exp_dir}: no checkpoint in {Path(exp_dir) / 'model'} to take live weights from")
-        weights = _read(path, ema=False)
+        path = latest(Path(exp_dir) / MODEL)
+        state = newer_state(Path(exp_dir), None if path is None else Path(path))
+        if state is not None:
+            weights = load_state(state)
+        elif path is not None:
+            weights = _read(path, ema=False)
+        else:
+            raise CheckpointError(f"{exp_dir}: no checkpoint in {Path(exp_dir) / MODEL} to take live weights from")
     else:
         weights, _ = generator_weights(exp_dir)
     return {name: np.asarray(weights[name]) for name in names}

@@ -8,9 +8,9 @@ A state is a mapping {TF variable name: array}, e.g. `Generator/bar/drums/time0/
 optionally the Adam slots (`optimizers/<variable>/d_adam`, `..._1`) and beta powers.
 
 On disk it is a folder of shards `state-00.npz`, `state-01.npz`, ... (uncompressed),
-each at most `SHARD_BYTES`, so that no file of a state grows with the model (a paper-sized
-state with Adam's moments is about 90 MiB). An array too big for one shard is cut along its first axis into parts stored
-under `__state__/part/<i>/<k>/<name>`. Each shard also holds `__state__/shard`,
+each at most `SHARD_BYTES`, so that no file of a state grows with the model. An array too
+big for one shard is cut along its first axis into parts stored under
+`__state__/part/<i>/<k>/<name>`. Each shard also holds `__state__/shard`,
 `__state__/n_shards` and `__state__/step`, so a folder mixing two saves, or missing a
 shard, is refused instead of loading weights of two different steps. Each shard is
 written to a temporary file and renamed into place; shards of an earlier save with

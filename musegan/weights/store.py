@@ -22,7 +22,7 @@ from musegan.errors import CheckpointError
 from musegan.weights.states import EMA, ema_as_generator, load_state, save_state
 
 __all__ = ["MODEL", "STATE", "PRETRAINED", "prefixes", "step_of", "complete", "checkpoint_steps",
-           "state_steps", "resolve_state", "latest_state", "save_training_state", "state_weights", "no_model", "newer_state"]
+           "state_steps", "resolve_state", "latest_state", "save_training_state", "state_weights", "no_model", "newer_checkpoint", "newer_state"]
 
 MODEL = "model"
 STATE = "state"
@@ -119,6 +119,16 @@ def no_model(exp_dir: Path) -> CheckpointError:
     return CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / MODEL}, "
                            f"a training state in {exp_dir / STATE} nor {exp_dir / PRETRAINED}); "
                            f"train one with `musegan train {exp_dir}`")
+
+
+def newer_checkpoint(exp_dir: Path) -> Optional[Path]:
+    """The experiment's latest TensorFlow checkpoint when it is at a later step than its latest
+    training state (or there is none), else None."""
+    found = checkpoint_steps(Path(exp_dir) / MODEL)
+    state = latest_state(exp_dir)
+    if not found or state is not None and step_of(state) >= max(found):
+        return None
+    return found[max(found)]
 
 
 def newer_state(exp_dir: Path, checkpoint: Optional[Path]) -> Optional[Path]:
