@@ -1,6 +1,9 @@
 """Shared test helpers: write small MIDI files with exactly known contents."""
+import atexit
 import itertools
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
@@ -10,6 +13,12 @@ import pytest
 # The tests' JAX programs are tiny: XLA's LLVM optimizations cost more compile time than they
 # save (they halve the JAX tests' run time). Set before JAX starts its CPU backend, which reads it once.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+# Runs of one tiny model (a resume, the same model in another test or subprocess) compile the same
+# programs: a compilation cache for this session only.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="musegan-jax-cache-")
+    atexit.register(shutil.rmtree, _CACHE, True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 
 
 def write_midi(path: Path, tracks: Sequence[Dict], tempos: Sequence[Tuple[float, float]] = ((0, 120.0),),

@@ -175,10 +175,14 @@ class Trainer:
         return self.model({**g, **bn}).generator(z, condition, training=False)
 
 
+@jax.jit
+def _all_finite(weights: dict) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(weights)]))
+
+
 def _finite(state: dict) -> bool:
-    """All weights finite (one device reduction)."""
-    checks = [jnp.all(jnp.isfinite(x)) for part in ("g", "bn", "d", "ema") for x in state.get(part, {}).values()]
-    return bool(jnp.all(jnp.stack(checks)))
+    """All weights finite (one compiled reduction)."""
+    return bool(_all_finite({part: state[part] for part in ("g", "bn", "d", "ema") if part in state}))
 
 
 def _state_dir(exp_dir: Path, checkpoint: Path) -> Path:
