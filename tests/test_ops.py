@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from musegan.nets import layers
 from musegan.nets.tf_ops import TFOps
-from musegan.training.step import moving_averages
+from musegan.training.step import moving_average_steps
 
 v1 = tf.compat.v1
 
@@ -79,8 +79,8 @@ def test_downsample_is_conv_with_kernel_equal_stride():
 
 def test_batch_norm_moving_averages_move_only_through_the_step():
     """Training mode normalizes with the batch's statistics and records them; the moving averages
-    move (momentum 0.99) when the step assigns what `moving_averages` gives, for the scopes
-    trained only."""
+    move (momentum 0.99) when the step subtracts what `moving_average_steps` gives, for the
+    scopes trained only."""
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
     graph = tf.Graph()
     with graph.as_default():
@@ -88,8 +88,8 @@ def test_batch_norm_moving_averages_move_only_through_the_step():
         with ops.scope("Generator"):
             y = layers.batch_norm(ops, tf.constant(x), True, "bn")
             layers.batch_norm(ops, tf.constant(x), True, "frozen/bn")
-        new = moving_averages(ops, ("Generator/bn",))
-        update = tf.group(*[v.assign(new[n]) for n, v in ops.variables.items() if n in new])
+        new = moving_average_steps(ops, ("Generator/bn",))
+        update = tf.group(*[v.assign_sub(new[n]) for n, v in ops.variables.items() if n in new])
         mean = ops.variables["Generator/bn/moving_mean"]
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())

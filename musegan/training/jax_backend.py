@@ -133,17 +133,18 @@ class Trainer:
         def loss(trained):
             model = self.model({**state["g"], **trained, **state["bn"], **state["d"]})
             value = train_step.g_loss(model, self.config, real, z)
-            return value, train_step.moving_averages(model.ops, self.trained_scopes)
+            return value, train_step.moving_average_steps(model.ops, self.trained_scopes)
 
-        (value, moving), grads = jax.value_and_grad(loss, has_aux=True)(
+        (value, decrease), grads = jax.value_and_grad(loss, has_aux=True)(
             {n: state["g"][n] for n in self.trained_names})
         lr = learning_rate(JaxOps(), state["step"], self.config)
         trained, slots = adam_update({n: state["g"][n] for n in self.trained_names}, grads, state["g_adam"], lr,
                                      self.config["adam_beta1"], self.config["adam_beta2"])
         g = {**state["g"], **trained}
-        new = {**state, "g": g, "g_adam": slots, "bn": {**state["bn"], **moving}, "step": state["step"] + 1}
+        bn = {n: v - decrease[n] if n in decrease else v for n, v in state["bn"].items()}
+        new = {**state, "g": g, "g_adam": slots, "bn": bn, "step": state["step"] + 1}
         if "ema" in state:
-            new["ema"] = {n: train_step.ema_update(e, g[n], self.ema) for n, e in state["ema"].items()}
+            new["ema"] = {n: e + train_step.ema_step(e, g[n], self.ema) for n, e in state["ema"].items()}
         return new, value
 
     def _d_updates(self, state: dict, packed: Array, key, n: int) -> Tuple[dict, Array]:

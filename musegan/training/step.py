@@ -19,7 +19,7 @@ from musegan.nets.network import MuseGAN
 from musegan.training.losses import gan_losses, gradient_penalty
 
 __all__ = ["Draw", "sample_phrases", "transpose_pitches", "d_inputs", "g_inputs", "d_loss", "g_loss",
-           "moving_averages", "ema_update"]
+           "moving_average_steps", "ema_step"]
 
 
 class Draw(Protocol):
@@ -96,29 +96,30 @@ def d_loss(model: MuseGAN, config: dict, real: Array, z: Array, eps: Array) -> A
 
 def g_loss(model: MuseGAN, config: dict, real: Optional[Array], z: Array) -> Array:
     """G's loss for latents `z` (conditions from `real`); the generator's batch statistics are
-    left in `model.ops.batch_stats` for `moving_averages`."""
+    left in `model.ops.batch_stats` for `moving_average_steps`."""
     fake = model.generator(z, _condition(model, real), training=True)
     _, loss = gan_losses(model.ops, config["gan_loss"], None, model.discriminator(fake))
     return loss
 
 
-def moving_averages(ops: Ops, scopes: Tuple[str, ...]) -> Dict[str, Array]:
-    """{moving-average variable name: its next value} of the batch-norm layers under `scopes`
-    that the last generator pass through `ops` ran in training mode (`ops.batch_stats`).
+def moving_average_steps(ops: Ops, scopes: Tuple[str, ...]) -> Dict[str, Array]:
+    """{moving-average variable name: how much it decreases} for the batch-norm layers under
+    `scopes` that the last generator pass through `ops` ran in training mode (`ops.batch_stats`):
+    (1 - momentum) (moving - batch statistic).
 
     They follow the G update's own batch: a frozen part (`train_tracks`) keeps its moving
     averages too, so its output stays exactly as it was.
     """
-    new = {}
+    steps = {}
     for scope, (mean, variance) in ops.batch_stats.items():
         if scope.startswith(scopes):
             for suffix, value in (("moving_mean", mean), ("moving_variance", variance)):
                 name = f"{scope}/{suffix}"
-                moving = ops.variables[name]
-                new[name] = moving - (1.0 - BN_MOMENTUM) * (moving - value)
-    return new
+                steps[name] = (1.0 - BN_MOMENTUM) * (ops.variables[name] - value)
+    return steps
 
 
-def ema_update(ema: Array, weight: Array, decay: float) -> Array:
-    """One step of the exponential moving average of a G weight: ema + (1 - decay) (weight - ema)."""
-    return ema + (1.0 - decay) * (weight - ema)
+def ema_step(ema: Array, weight: Array, decay: float) -> Array:
+    """How much the exponential moving average of a G weight grows in one step:
+    (1 - decay) (weight - ema)."""
+    return (1.0 - decay) * (weight - ema)

@@ -82,8 +82,8 @@ class TrainGraph:
         g_real, g_z = train_step.g_inputs(g_model, draw, config, self.packed)
         self.g_loss, self.g_draws = train_step.g_loss(g_model, config, g_real, g_z), draw
         scopes = trained_generator_scopes(params, config["train_tracks"])
-        bn_updates = [v1.assign(g_model.ops.variables[name], value)
-                      for name, value in train_step.moving_averages(g_model.ops, scopes).items()]
+        bn_updates = [v1.assign_sub(g_model.ops.variables[name], decrease)
+                      for name, decrease in train_step.moving_average_steps(g_model.ops, scopes).items()]
 
         self.learning_rate = learning_rate(model.ops, self.step, config)
         adam = dict(learning_rate=self.learning_rate, beta1=config["adam_beta1"], beta2=config["adam_beta2"])
@@ -100,7 +100,7 @@ class TrainGraph:
         self.ema, self.ema_reset = _generator_ema(g_vars, config["ema_decay"])
         if self.ema:
             with tf.control_dependencies([self.g_train]):
-                self.g_train = tf.group(*[e.assign(train_step.ema_update(e, g, config["ema_decay"]))
+                self.g_train = tf.group(*[e.assign_add(train_step.ema_step(e, g, config["ema_decay"]))
                                           for g, e in zip(g_vars, self.ema)])
 
         # the generator a user gets (its EMA where kept) for the samples and evaluations while training
