@@ -37,6 +37,13 @@ class FakeTraining:
         self.step += 1
         return self.losses[self.step - 1] if self.losses else (1.0, -1.0)
 
+    def warm_start(self, source, log):
+        return ["Discriminator/kernel"]  # as from a shipped generator: D fresh
+
+    def critic_updates(self, n):
+        time.sleep(self.seconds)
+        return 1.0
+
     def finite(self):
         return True
 
@@ -136,3 +143,15 @@ def test_progress_bar_shows_rate_and_eta(fake):
     loop.train(exp, "fake", log=lambda line: None, progress=bar)
     text = bar.getvalue()
     assert "training" in text and "10/10" in text and "step/s" in text and "<" in text, text
+
+
+def test_critic_warmup_shows_progress_and_saves_with_the_steps(fake):
+    exp, saves = fake
+    config = exp / "config.yaml"
+    config.write_text(config.read_text() + "init_from: elsewhere\ncritic_warmup_updates: 7\n")
+    logs, bar = [], io.StringIO()
+    loop.train(exp, "fake", steps=2, log=logs.append, progress=bar)
+    warmup = [line.split()[2] for line in logs if line.startswith("critic warm-up ") and "/" in line.split()[2]]
+    assert warmup == ["1/7", "3/7", "6/7", "7/7"], logs  # the first update, every log_loss_steps, the last
+    assert "critic warm-up" in bar.getvalue() and "7/7" in bar.getvalue()
+    assert saves() == [2]
