@@ -26,11 +26,11 @@ setup(
     package_data={"musegan": ["defaults/*.yaml"]},
     install_requires=requirements("requirements.txt"),
     extras_require={
-        # the JAX trainer (python -m musegan.training.jax_trainer) for machines with a GPU and no TensorFlow
+        # the jax backend of `musegan train` (--backend jax), which runs without TensorFlow
         "jax": JAX,
         "app": APP,
-        # tests/test_train_jax.py compares JAX with the TensorFlow graphs; tests/test_app.py drives the
-        # app in Debian's Chromium with Playwright (no browser download: .ci/run installs chromium)
+        # tests/test_parity.py compares the two backends; tests/test_app.py drives the app in Debian's
+        # Chromium with Playwright (no browser download: .ci/run installs chromium)
         "test": ["pytest>=7", "hypothesis>=6.0", "import-linter>=2.1", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.0",
                  *JAX, *APP, "playwright>=1.40"],
     },

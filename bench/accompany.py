@@ -52,6 +52,7 @@ def make_experiment(tmp: Path, density: float = 0.02, drum_density: float = 0.00
     from musegan.weights import checkpoints
     from musegan.config import load_experiment
     from musegan.nets.network import MuseGAN
+    from musegan.nets.tf_ops import TFOps
 
     v1 = tf.compat.v1
     v1.disable_eager_execution()
@@ -61,7 +62,7 @@ def make_experiment(tmp: Path, density: float = 0.02, drum_density: float = 0.00
         shutil.copy(EXP / name, exp / name)
     _, params = load_experiment(exp)
     with tf.Graph().as_default():
-        model = MuseGAN(params)
+        model = MuseGAN(params, TFOps())
         z = v1.placeholder(tf.float32, [None, model.latent_size])
         c = v1.placeholder(tf.float32, [None, *params["data_shape"][:3]])
         out = model.generator(z, c, training=False)

@@ -116,8 +116,8 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
     import tensorflow as tf
     from musegan import config as cfg
     from musegan.music.data import load_phrases
-    from musegan.nets.network import count_parameters
-    from musegan.training.tf_trainer import TrainGraph, session_config
+    from musegan.nets.tf_ops import count_parameters
+    from musegan.training.tf_backend import TrainGraph, session_config
 
     v1 = tf.compat.v1
     v1.disable_eager_execution()

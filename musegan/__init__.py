@@ -6,8 +6,8 @@ Arrays follow one shape convention: `(n, n_bars, n_steps, n_pitches, n_tracks)`.
 
 import os
 
-# TensorFlow leaves oneDNN off on CPUs it does not recognise (these AMD Zen 4
-# machines among them); with it a training iteration runs ~20% faster (bench/train.py).
+# TensorFlow leaves oneDNN off on CPUs it does not recognise (some AMD CPUs among
+# them); with it a training iteration runs faster (compare with bench/train.py).
 # Set here because the variable is read once, when TensorFlow is first imported.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 

@@ -37,11 +37,13 @@ def _process(a) -> None:
 
 def _train(a) -> None:
     from musegan.runtime import exit_if_stopped, gpu_notice
+    from musegan.training.loop import train
 
-    with quiet_stderr():
-        from musegan.training.tf_trainer import train
-    gpu_notice(a.gpu)
-    result = train(a.exp_dir, steps=a.steps)
+    if a.backend == "tf":
+        with quiet_stderr():
+            from musegan.training import tf_backend  # noqa: F401 (TensorFlow's start-up noise held back)
+        gpu_notice(a.gpu)
+    result = train(a.exp_dir, backend=a.backend, steps=a.steps, stop_step=a.stop_step, minutes=a.minutes)
     exit_if_stopped(result["stopped_by"])
 
 
@@ -155,22 +157,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="output packed cache (.npz, uncompressed)")
     p.add_argument("--overwrite", action="store_true")
 
-    p = command("train", "Train (or resume) the model of an experiment folder.",
-                "musegan train exp/default --gpu 0", _train, check_exp=True)
+    p = command("train", "Train (or resume) the model of an experiment folder. The tf backend keeps checkpoints "
+                "in EXP_DIR/model/, the jax backend (JAX without TensorFlow) training states in EXP_DIR/state/; "
+                "`import-state` and `export-state` move a run from one to the other.",
+                "musegan train exp/default --gpu 0\n"
+                "  musegan train exp/accompaniment/piano --backend jax --stop-step 3200 --minutes 30",
+                _train, check_exp=True)
     p.add_argument("exp_dir", type=Path)
+    p.add_argument("--backend", choices=("tf", "jax"), default="tf",
+                   help="tf: TensorFlow graph mode (default); jax: one jitted call per iteration")
     p.add_argument("--gpu", default=None, help="GPU number (sets CUDA_VISIBLE_DEVICES); CPU when none")
-    p.add_argument("--steps", type=int, default=None, help="override config 'steps'")
+    p.add_argument("--steps", type=int, default=None,
+                   help="override config 'steps' (the end of training and of the learning-rate decay)")
+    p.add_argument("--stop-step", type=int, default=None,
+                   help="stop at this global step; the learning-rate decay still ends at config 'steps' "
+                        "(a short run on the schedule of a long one)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop (saving) after this many minutes from the start, loading and compiling included")
 
-    p = command("import-state", "Write a training state (from the JAX trainer or export-state) as a checkpoint "
-                "in EXP_DIR/model/ at the state's step.",
-                "musegan import-state exp/accompaniment/piano gpu_run/state", _import_state, check_exp=True)
+    p = command("import-state", "Write a training state (of the jax backend, export-state or average-states) as a "
+                "checkpoint in EXP_DIR/model/ at the state's step, for the tf backend and the commands that generate.",
+                "musegan import-state exp/accompaniment/piano exp/accompaniment/piano/state\n"
+                "  musegan import-state exp/accompaniment/piano exp/accompaniment/piano/best", _import_state,
+                check_exp=True)
     p.add_argument("exp_dir", type=Path)
-    p.add_argument("state", type=Path, help="state folder (state-00.npz, ...) or one npz")
+    p.add_argument("state", type=Path, help="state folder (state-00.npz, ...), one npz, or a folder of states "
+                                            "step-STEP/ such as EXP_DIR/state (its latest)")
     p.add_argument("--overwrite", action="store_true", help="replace a checkpoint at the same or a later step")
 
     p = command("export-state", "Write the latest checkpoint of EXP_DIR (or the one of --step) as a training "
-                "state folder (to continue with the JAX trainer, or to average).",
-                "musegan export-state exp/accompaniment/piano gpu_init\n"
+                "state folder (to continue with the jax backend, or to average).",
+                "musegan export-state exp/accompaniment/piano exp/accompaniment/piano/state/step-1200 --with-adam"
+                "   # then: musegan train exp/accompaniment/piano --backend jax\n"
                 "  for n in 2000 3000 4000; do musegan export-state EXP s$n --step $n; done && "
                 "musegan average-states avg s2000 s3000 s4000", _export_state, check_exp=True)
     p.add_argument("exp_dir", type=Path)

@@ -42,7 +42,7 @@ MODELS: Dict[str, Design] = {
 MULTITRACK_MODELS = tuple(MODELS)
 
 # Keys whose default is null, and what they may hold.
-NULLABLE = {"condition_track": (str, int), "init_from": (str,), "train_tracks": (list,)}
+NULLABLE = {"condition_track": (str, int), "init_from": (str,), "train_tracks": (list,), "average_from": (int,)}
 
 
 class _Loader(yaml.SafeLoader):
@@ -236,8 +236,16 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> Dict[str,
     tracks = config["train_tracks"]
     if tracks is not None and not _list_of(tracks, str):
         bad("train_tracks", f"must be a list of track names or null, got {_show(tracks)}")
-    if config["critic_warmup_updates"] < 0:
-        bad("critic_warmup_updates", "must be 0 or more")
+    for key in ("critic_warmup_updates", "evaluate_steps", "evaluate_bars"):
+        if config[key] < 0:
+            bad(key, "must be 0 or more")
+    for key in ("save_checkpoint_minutes", "evaluate_minutes", "select_min_following"):
+        if not (math.isfinite(config[key]) and config[key] >= 0):
+            bad(key, f"must be 0 or more, got {config[key]}")
+    if isinstance(config["average_from"], bool) or config["average_from"] is not None and config["average_from"] < 0:
+        bad("average_from", "must be a step (0 or more) or null")
+    if config["average_every"] < 1:
+        bad("average_every", "must be at least 1")
     if not (math.isfinite(config["learning_rate"]) and config["learning_rate"] > 0):
         bad("learning_rate", f"must be a positive number, got {config['learning_rate']}")
     for key in ("adam_beta1", "adam_beta2"):

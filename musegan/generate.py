@@ -19,6 +19,7 @@ from musegan.music import midi, pianoroll
 from musegan.music.notes import to_notes
 from musegan.music.results import save_results
 from musegan.nets.network import MuseGAN
+from musegan.nets.tf_ops import TFOps
 from musegan.weights import checkpoints
 
 v1 = tf.compat.v1
@@ -36,7 +37,7 @@ class Generator:
         v1.disable_eager_execution()
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.model = MuseGAN(self.params)
+            self.model = MuseGAN(self.params, TFOps())
             shape = self.params["data_shape"]
             self.z = v1.placeholder(tf.float32, [None, self.model.latent_size], name="z")
             self.c = (v1.placeholder(tf.float32, [None, *shape[:3]], name="condition")

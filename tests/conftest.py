@@ -5,8 +5,11 @@ run, no example database), so the suite cannot fail by chance; the long fuzz run
 (`MUSEGAN_FUZZ_EXAMPLES=...`, tests/test_fuzz.py) draws at random (profile `fuzz`), as
 does any run with `MUSEGAN_HYPOTHESIS_PROFILE=fuzz`.
 """
+import atexit
 import itertools
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
@@ -18,6 +21,16 @@ settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("fuzz", derandomize=False)
 settings.load_profile(os.environ.get("MUSEGAN_HYPOTHESIS_PROFILE",
                                      "fuzz" if "MUSEGAN_FUZZ_EXAMPLES" in os.environ else "ci"))
+
+# The tests' JAX programs are tiny: XLA's LLVM optimizations cost more compile time than they
+# save (they halve the JAX tests' run time). Set before JAX starts its CPU backend, which reads it once.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+# Runs of one tiny model (a resume, the same model in another test or subprocess) compile the same
+# programs: a compilation cache for this session only.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="musegan-jax-cache-")
+    atexit.register(shutil.rmtree, _CACHE, True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 
 
 def write_midi(path: Path, tracks: Sequence[Dict], tempos: Sequence[Tuple[float, float]] = ((0, 120.0),),
@@ -98,7 +111,7 @@ def make_midi(tmp_path):
 def tiny_piano_exp(tmp_path_factory):
     """A tiny accompaniment model conditioned on piano, trained one step (tests/tiny_exp.py):
     4-bar phrases of 24 steps a bar (6 a beat), pitches 48..71."""
-    from musegan.training.tf_trainer import train
+    from musegan.training.loop import train
     from tiny_exp import make_experiment
 
     exp = make_experiment(tmp_path_factory.mktemp("accompany"), params={"multitrack": "hybrid",

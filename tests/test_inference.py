@@ -14,7 +14,8 @@ from musegan.errors import CheckpointError
 from musegan.generate import Generator, infer, interpolate
 from musegan.weights.export import export_generator
 from musegan.nets.network import MuseGAN
-from musegan.training.tf_trainer import train
+from musegan.nets.tf_ops import TFOps
+from musegan.training.loop import train
 from tiny_exp import make_experiment
 
 v1 = tf.compat.v1
@@ -40,7 +41,7 @@ def test_generator_equals_restored_variables(exp):
     gen.close()
     _, params = load_experiment(exp)
     with tf.Graph().as_default():
-        model = MuseGAN(params)
+        model = MuseGAN(params, TFOps())
         out = model.generator(tf.constant(z), tf.constant(c * 2.0 - 1.0, tf.float32), training=False)
         saver = v1.train.Saver(v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, "Generator/"))
         with v1.Session() as sess:

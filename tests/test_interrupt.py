@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiny_exp import make_experiment
+from tiny_exp import make_experiment, saved, three_track_experiment
 
 SEED = int(os.environ.get("MUSEGAN_INTERRUPT_SEED", random.SystemRandom().randrange(10 ** 6)))
 # subprocesses import this checkout's musegan, whatever an installed one points to
@@ -150,7 +150,7 @@ def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
     the same command starts over."""
 
     from musegan.weights.export import export_generator
-    from musegan.training.tf_trainer import train
+    from musegan.training.loop import train
 
     source = make_experiment(tmp_path, "source")
     train(source, steps=1, log=lambda *_: None)
@@ -172,9 +172,27 @@ def test_stop_during_the_critic_warmup_saves_nothing(tmp_path):
         assert not list((exp / "model").glob("*.index")), sorted(os.listdir(exp / "model"))
 
 
+@pytest.mark.slow
+def test_jax_backend_saves_the_step_it_stopped_at(tmp_path):
+    """SIGTERM to `musegan train --backend jax`: the state of the step it stopped at is saved
+    whole in EXP_DIR/state/, the exit is 143, and the next run resumes from it."""
+    exp = three_track_experiment(tmp_path, config=CONFIG)
+    run = Run(exp, "--backend", "jax")
+    run.wait_for(r"^step 2/")
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 143, run.output
+    stopped = int(re.search(r"stopped by SIGTERM at step (\d+)", run.output).group(1))
+    assert stopped >= 2 and int(saved(exp, "jax")["global_step"]) == stopped
+    assert "Traceback" not in run.output and not list((exp / "state").glob(".*")), run.output
+    run = Run(exp, "--backend", "jax", "--steps", str(stopped + 1))
+    run.wait_for(rf"resumed from .*step-{stopped}$")
+    assert run.finish() == 0, run.output
+    assert int(saved(exp, "jax")["global_step"]) == stopped + 1
+
+
 def test_second_signal_stops_at_once():
     """The first SIGINT/SIGTERM asks for a checkpoint and a clean stop; a second one interrupts."""
-    from musegan.training.tf_trainer import _Stop
+    from musegan.runtime import Stop as _Stop
 
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with _Stop() as stop:

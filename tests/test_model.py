@@ -7,7 +7,8 @@ from musegan import config as cfg
 from musegan.music.data import pack
 from musegan.nets.spec import MODELS
 from musegan.nets.network import MuseGAN, beat_onset_share
-from musegan.training.tf_trainer import TrainGraph
+from musegan.nets.tf_ops import TFOps
+from musegan.training.tf_backend import TrainGraph
 from tiny_exp import TINY_CONFIG, TINY_PARAMS, tiny_phrases
 
 v1 = tf.compat.v1
@@ -23,7 +24,7 @@ def tiny(multitrack, condition):
 def test_builds_with_shapes_and_passes_condition_through(multitrack, condition):
     params = tiny(multitrack, condition)
     with tf.Graph().as_default():
-        model = MuseGAN(params)
+        model = MuseGAN(params, TFOps())
         z = v1.placeholder(tf.float32, [None, model.latent_size])
         c = v1.placeholder(tf.float32, [None, 4, 24, 24]) if condition else None
         x = model.generator(z, c, training=False)
@@ -45,7 +46,7 @@ def test_builds_with_shapes_and_passes_condition_through(multitrack, condition):
 
 
 def test_latent_split_follows_the_paper():
-    sizes = {m: MuseGAN(tiny(m, None)).layout for m in MODELS}
+    sizes = {m: MuseGAN(tiny(m, None), TFOps()).layout for m in MODELS}
     assert sizes["hybrid"] == {"z": (32, 1), "z_t": (32, 1), "z_i": (32, 5), "z_it": (32, 5)}
     assert sizes["jamming"] == {"z_i": (64, 5), "z_it": (64, 5)}
     assert sizes["composer"] == {"z": (64, 1), "z_t": (64, 1)}
@@ -79,7 +80,7 @@ def test_minibatch_std_makes_a_score_depend_on_the_batch(minibatch_std):
                                                           "minibatch_std": minibatch_std}})
     x = tiny_phrases(3, seed=0).astype(np.float32) * 2 - 1
     with tf.Graph().as_default():
-        model = MuseGAN(params)
+        model = MuseGAN(params, TFOps())
         ph = v1.placeholder(tf.float32, [None, *params["data_shape"]])
         scores = model.discriminator(ph)
         with v1.Session() as sess:
@@ -102,7 +103,7 @@ def test_beat_onset_share_pools_the_phrase_by_step_of_the_beat():
     shifted[1, 8, 0], shifted[1, 7, 0] = 0, 1                # the swung third moved to the middle
     with tf.Graph().as_default(), v1.Session() as sess:
         ph = v1.placeholder(tf.float32, [None, 12, 2])
-        share = beat_onset_share(ph, n_bars=2, beat=3)
+        share = beat_onset_share(TFOps(), ph, n_bars=2, beat=3)
         a, b, c = (sess.run(share, {ph: x}) for x in (onset, moved, shifted))
     assert a.shape == (1, 3, 2)
     np.testing.assert_allclose(a[0, :, 0], np.array([3, 0, 3]) / 7)

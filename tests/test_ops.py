@@ -1,9 +1,12 @@
-"""The reshape + matmul layers equal the convolutions they stand for (SPEC's layer list)."""
+"""The reshape + matmul layers (musegan.nets.layers, here on TensorFlow) equal the convolutions
+they stand for; batch norm's moving averages move only through the training step."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from musegan.nets import tf_layers
+from musegan.nets import layers
+from musegan.nets.tf_ops import TFOps
+from musegan.training.step import moving_average_steps
 
 v1 = tf.compat.v1
 
@@ -24,7 +27,7 @@ def test_conv_stride2_is_kernel4_stride2_same_conv(length):
     x = rng.standard_normal((3 * length, 5)).astype(np.float32)  # 3 sequences, 5 channels
 
     def build():
-        y = tf_layers.conv_stride2(tf.constant(x), length, 7, "conv")
+        y = layers.conv_stride2(TFOps(), tf.constant(x), length, 7, "conv")
         with v1.variable_scope("conv", reuse=True):
             kernel, bias = v1.get_variable("kernel"), v1.get_variable("bias")
         # kernel[0] holds taps 0-1 over (step, channel), kernel[1] taps 2-3
@@ -45,7 +48,7 @@ def test_upsample_is_transposed_conv_with_kernel_equal_stride():
     x = rng.standard_normal((4, 6)).astype(np.float32)  # 4 sequences of one step
 
     def build():
-        y = tf_layers.upsample(tf.constant(x), 3, 5, "up", use_bias=False)
+        y = layers.upsample(TFOps(), tf.constant(x), 3, 5, "up", use_bias=False)
         with v1.variable_scope("up", reuse=True):
             kernel = v1.get_variable("kernel")  # (6, 3 * 5)
         filters = tf.transpose(tf.reshape(kernel, [6, 3, 5]), [1, 2, 0])  # (width, out, in)
@@ -62,7 +65,7 @@ def test_downsample_is_conv_with_kernel_equal_stride():
     x = rng.standard_normal((4 * 6, 3)).astype(np.float32)  # 4 sequences of 6 steps
 
     def build():
-        y = tf_layers.downsample(tf.constant(x), 2, 5, "down")
+        y = layers.downsample(TFOps(), tf.constant(x), 2, 5, "down")
         with v1.variable_scope("down", reuse=True):
             kernel, bias = v1.get_variable("kernel"), v1.get_variable("bias")
         ref = tf.nn.conv1d(tf.reshape(x, [4, 6, 3]), tf.reshape(kernel, [2, 3, 5]), stride=2,
@@ -74,49 +77,26 @@ def test_downsample_is_conv_with_kernel_equal_stride():
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
-def test_batch_norm_moving_averages_move_only_through_update_ops():
+def test_batch_norm_moving_averages_move_only_through_the_step():
+    """Training mode normalizes with the batch's statistics and records them; the moving averages
+    move (momentum 0.99) when the step subtracts what `moving_average_steps` gives, for the
+    scopes trained only."""
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
-
-    def build():
-        y = tf_layers.batch_norm(tf.constant(x), True, "bn")
-        updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
-        return y, updates
-
     graph = tf.Graph()
     with graph.as_default():
-        y, updates = build()
-        with v1.variable_scope("bn", reuse=True):
-            mean = v1.get_variable("moving_mean")
-        with v1.Session() as sess:
-            sess.run(v1.global_variables_initializer())
+        ops = TFOps()
+        with ops.scope("Generator"):
+            y = layers.batch_norm(ops, tf.constant(x), True, "bn")
+            layers.batch_norm(ops, tf.constant(x), True, "frozen/bn")
+        new = moving_average_steps(ops, ("Generator/bn",))
+        update = tf.group(*[v.assign_sub(new[n]) for n, v in ops.variables.items() if n in new])
+        mean = ops.variables["Generator/bn/moving_mean"]
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
             out = sess.run(y)
             assert np.allclose(sess.run(mean), 0)
-            sess.run(updates)
+            sess.run(update)
             # momentum 0.99: 1% of the batch mean (5, 6) after one update
             np.testing.assert_allclose(sess.run(mean), [0.05, 0.06], rtol=1e-5)
     np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
-    assert len(updates) == 2
-
-
-def test_binary_straight_through_thresholds_forward_and_passes_gradients_back():
-    """TF and JAX: values are the inference rule (x > 0 as {-1, 1}); d/dx is 1 (straight through)."""
-    import jax
-    import jax.numpy as jnp
-
-    from musegan.training.jax_trainer import binary_straight_through
-
-    x = np.array([-0.9, -1e-3, 0.0, 2e-3, 0.7], np.float32)
-    weights = np.array([1.0, -2.0, 3.0, 0.5, -1.5], np.float32)
-    want = np.where(x > 0, 1.0, -1.0)
-
-    def build():
-        t = tf.constant(x)
-        y = tf_layers.binary_straight_through(t)
-        return y, tf.gradients(tf.reduce_sum(y * weights), t)[0]
-
-    y, grad = _run(build)
-    np.testing.assert_array_equal(y, want)
-    np.testing.assert_allclose(grad, weights)
-    np.testing.assert_array_equal(np.asarray(binary_straight_through(jnp.asarray(x))), want)
-    np.testing.assert_allclose(np.asarray(jax.grad(lambda v: jnp.sum(binary_straight_through(v) * weights))(x)),
-                               weights)
+    assert sorted(new) == ["Generator/bn/moving_mean", "Generator/bn/moving_variance"]

@@ -1,4 +1,6 @@
-"""Training on tiny shapes: weights change, checkpoints are written, a second run resumes."""
+"""Training on tiny shapes through the one loop, with both backends where the behaviour is
+theirs to keep: weights change, checkpoints (tf) or states (jax) are written, a second run
+resumes, warm starts, `train_tracks`, evaluation and the best state, averaging."""
 import subprocess
 import sys
 
@@ -6,47 +8,60 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musegan.training.tf_trainer import train
 from musegan.errors import ConfigError
-from tiny_exp import TINY_PARAMS, make_experiment
+from musegan.training.loop import train
+from tiny_exp import TINY_PARAMS, make_experiment, saved, three_track_experiment
+
+BACKENDS = ["tf", "jax"]
+SAVES = {"tf": "model.ckpt-{}", "jax": "step-{}"}
 
 
 def _reader(exp):
     return tf.train.load_checkpoint(tf.train.latest_checkpoint(str(exp / "model")))
 
 
-@pytest.mark.parametrize("params", [{"multitrack": "hybrid", "condition_track": "piano"},
-                                    {"multitrack": "jamming", "condition_track": None,
-                                     "discriminator": {"use_chroma": True, "use_onset": True,
-                                                       "use_rhythm": True, "minibatch_std": True}}])
-def test_train_checkpoints_and_resumes(tmp_path, params):
-    exp = make_experiment(tmp_path, params=params)
+def _quiet(*_):
+    pass
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_train_saves_and_resumes(tmp_path, backend):
+    exp = three_track_experiment(tmp_path)
     logs = []
-    result = train(exp, steps=2, log=logs.append)
+    result = train(exp, backend, steps=2, log=logs.append)
     assert result["step"] == 2 and np.isfinite(result["d_loss"])
-    first = _reader(exp)
-    assert first.get_tensor("global_step") == 2
+    first = saved(exp, backend)
+    assert first["global_step"] == 2 and any(n.startswith("optimizers/") for n in first)
     assert (exp / "results" / "training" / "step0000002.png").is_file()
+    assert any(line.startswith("first step done") for line in logs)
+    assert any(line.startswith("step 2/2  d_loss") and "ETA" in line for line in logs)
 
     logs.clear()
-    train(exp, steps=4, log=logs.append)
-    assert any("resumed from" in line and "model.ckpt-2" in line for line in logs)
-    second = _reader(exp)
-    assert second.get_tensor("global_step") == 4
-    names = [n for n in first.get_variable_to_shape_map() if n.endswith("kernel") and "adam" not in n]
-    g = [n for n in names if n.startswith("Generator/")]
-    d = [n for n in names if n.startswith("Discriminator/")]
-    assert g and d
-    for name in (g[0], d[0]):
-        assert not np.allclose(first.get_tensor(name), second.get_tensor(name)), name
+    train(exp, backend, steps=4, log=logs.append)
+    assert any("resumed from" in line and line.endswith(SAVES[backend].format(2)) for line in logs), logs
+    second = saved(exp, backend)
+    assert second["global_step"] == 4 and set(second) == set(first)
+    names = [n for n in first if n.endswith("kernel") and not n.startswith("optimizers/")]
+    for prefix in ("Generator/", "Discriminator/"):
+        name = next(n for n in names if n.startswith(prefix))
+        assert not np.allclose(first[name], second[name]), name
 
 
-def test_finished_run_is_not_retrained(tmp_path):
-    exp = make_experiment(tmp_path)
-    train(exp, steps=2, log=lambda *_: None)
-    before = sorted(p.name for p in (exp / "model").iterdir())
-    assert train(exp, steps=2, log=lambda *_: None)["step"] == 2
-    assert sorted(p.name for p in (exp / "model").iterdir()) == before
+def test_train_with_every_discriminator_stream(tmp_path):
+    exp = make_experiment(tmp_path, params={"multitrack": "jamming", "condition_track": None,
+                                            "discriminator": {"use_chroma": True, "use_onset": True,
+                                                              "use_rhythm": True, "minibatch_std": True}})
+    assert train(exp, steps=1, log=_quiet)["step"] == 1
+    assert _reader(exp).get_tensor("global_step") == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_finished_run_is_not_retrained(tmp_path, backend):
+    exp = three_track_experiment(tmp_path)
+    train(exp, backend, steps=2, log=_quiet)
+    before = {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file()}
+    assert train(exp, backend, steps=2, log=_quiet)["step"] == 2
+    assert {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("params,message", [
@@ -81,7 +96,7 @@ def test_warm_start_copies_matching_weights_and_zeroes_new_inputs(tmp_path, trai
     dst = make_experiment(tmp_path, "dst", params={"condition_track": "bass"}, config={"init_from": str(src)})
     graph, tg, _, _ = _training_graph(dst)
     with graph.as_default():
-        variables = tg.model.variables("Generator") + tg.model.variables("Discriminator")
+        variables = [v for v in tf.compat.v1.global_variables() if v.op.name.startswith(("Generator/", "Discriminator/"))]
     names = [v.op.name for v in variables]
     logs = []
     with tf.compat.v1.Session(graph=graph) as sess:
@@ -128,7 +143,8 @@ def test_warm_start_only_when_fresh_and_bad_source_is_one_line(tmp_path, trained
     assert len(lines) == 1 and "nowhere" in lines[0] and "no trained model" in lines[0], proc.stderr
 
 
-def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, trained_source):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, trained_source, backend):
     """Only G's weights ship, so such a warm start leaves D fresh: the critic warm-up
     updates D alone before G's first update, and G (and its EMA) still hold the shipped weights."""
     import shutil
@@ -145,12 +161,12 @@ def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, t
                               config={"init_from": str(shipped), "critic_warmup_updates": updates,
                                       "ema_decay": 0.9})
         logs[updates] = []
-        train(dst, steps=0, log=logs[updates].append)
-        reader = _reader(dst)
-        weights[updates] = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-                            if n.startswith(("Generator/", "Discriminator/", "ema/")) and "adam" not in n}
+        train(dst, backend, steps=0, log=logs[updates].append)
+        weights[updates] = {n: v for n, v in saved(dst, backend).items()
+                            if n.startswith(("Generator/", "Discriminator/", "ema/"))}
     assert any("critic warm-up 3/3" in line for line in logs[3])
     assert not any("critic warm-up" in line for line in logs[0])
+    assert any(f"warm start from {shipped / 'pretrained' / 'generator.npz'}" in line for line in logs[3])
     with np.load(shipped / "pretrained" / "generator.npz") as g:
         for name in g.files:
             np.testing.assert_array_equal(weights[3][name], g[name].astype(np.float32), err_msg=name)
@@ -263,38 +279,77 @@ def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, cap
 
 
 def test_evaluation_while_training_logs_the_goal_count(tmp_path):
-    """Every `evaluate_steps` the log line ends with the evaluation's goal count (musegan evaluate's
-    first line): 17 metrics for a piano-conditional five-track model."""
+    """Every `evaluate_steps` a line gives the evaluation's goal count (musegan evaluate's first
+    line): 17 metrics for a piano-conditional five-track model, then the distance sum, the
+    on-drums rates and the following gap."""
     import re
 
     exp = make_experiment(tmp_path, params={"multitrack": "hybrid", "condition_track": "piano"},
                           config={"evaluate_steps": 1, "evaluate_bars": 8})
     logs = []
     train(exp, steps=2, log=logs.append)
-    found = [re.search(r"^eval step (\d+): EB .* goal met on (\d+) of (\d+) metrics$", line) for line in logs]
+    found = [re.search(r"^eval step (\d+): EB .* goal met on (\d+) of (\d+) metrics, distance sum [\d.]+; "
+                       r"on drums % piano [\d.]+ .*; following gap -?[\d.]+ \(given phrases -?[\d.]+\) "
+                       r"\([\d.]+ s\)$", line) for line in logs]
     found = [m.groups() for m in found if m]
     assert [step for step, _, _ in found] == ["1", "2"], logs
     assert all(total == "17" and 0 <= int(met) <= 17 for _, met, total in found)
+    assert any("given training phrases' condition tracks" in line for line in logs)  # no selection split
 
 
-def test_evaluation_while_training_conditions_on_the_selection_songs(tmp_path, monkeypatch):
-    """With selection_fraction, the running evaluation (which picks checkpoints) is given the
-    selection split's phrases, never the held-out ones."""
-    from musegan.training import tf_trainer as train_module
+def test_evaluation_conditions_on_the_selection_songs(tmp_path):
+    """With selection_fraction the evaluation (which picks the best state) is given the condition
+    tracks of the songs kept out of fitting, never the held-out ones; each song here has its
+    own piano pitch, so a track tells its song."""
     from musegan.config import load_experiment
+    from musegan.music.data import write_sparse_npz
     from musegan.music.splits import load_splits
+    from musegan.training.evaluation import Evaluator
+    from tiny_exp import THREE
 
-    exp = make_experiment(tmp_path, params={"multitrack": "hybrid", "condition_track": "piano"},
-                          config={"evaluate_steps": 1, "evaluate_bars": 8, "validation_fraction": 0.25,
-                                  "selection_fraction": 0.34})
-    seen = []
-    real = train_module._evaluate
-    monkeypatch.setattr(train_module, "_evaluate", lambda *a: seen.append(a[4].packed.copy()) or real(*a))
-    train(exp, steps=1, log=lambda *_: None)
+    x = np.zeros((24, *THREE["data_shape"]), dtype=bool)
+    songs = np.arange(24) // 3
+    x[np.arange(24), :, 0, songs, 1] = True  # song i: piano holds pitch i
+    x[:, :, 0, 12, 2] = True
+    write_sparse_npz(tmp_path / "tiny.npz", x, song_ids=songs, song_names=[f"song{i}" for i in range(8)])
+    exp = three_track_experiment(tmp_path, config={"validation_fraction": 0.25, "selection_fraction": 0.34})
     config, params = load_experiment(exp)
-    _, selection, valid = load_splits(config, params["data_shape"])
-    assert len(seen) == 1 and np.array_equal(seen[0], selection.packed)
-    assert len(selection) and len(valid) and not np.array_equal(selection.packed, valid.packed)
+    train_data, selection, valid = load_splits(config, params["data_shape"])
+    evaluator = Evaluator(exp, params, config, train_data, selection, 128)
+    pitches = set(np.nonzero(evaluator.condition > 0)[3])
+    assert pitches and pitches <= set(selection.song_ids) and not pitches & set(train_data.song_ids)
+    assert not pitches & set(valid.song_ids)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_keep_best_keeps_the_best_scoring_state(tmp_path, backend):
+    """keep_best: the start and every evaluated step are logged with the goal score, and
+    EXP_DIR/best holds the state of the best-scoring one (more met metrics, then the smaller
+    distance sum; the first of equals stays), its generator the EMA; a resumed run competes
+    with it."""
+    import re
+
+    from musegan.weights.states import load_state, state_step
+
+    exp = three_track_experiment(tmp_path, config={"evaluate_steps": 1, "evaluate_bars": 24, "keep_best": True,
+                                                   "ema_decay": 0.5})
+    logs = []
+    result = train(exp, backend, steps=3, log=logs.append)
+    lines = re.findall(r"^eval step (\d+): .* goal met on (\d+) of \d+ metrics, distance sum ([\d.]+).*; "
+                       r"best: step (\d+)$", "\n".join(logs), re.M)
+    scored = {int(s): (int(k), -float(d)) for s, k, d, _ in lines}
+    assert sorted(scored) == [0, 1, 2, 3] and len(lines) == 4, logs  # each step once
+    best = max(scored, key=lambda s: (scored[s], -s))
+    assert result["best_step"] == best == int(lines[-1][3])
+    kept = load_state(exp / "best")
+    assert state_step(kept) == best and not any(n.startswith(("ema/", "optimizers/")) for n in kept)
+    if best == 3:  # the last state: its EMA is the kept generator
+        last = saved(exp, backend)
+        name = next(n for n in kept if n.startswith("Generator/") and n.endswith("kernel"))
+        np.testing.assert_array_equal(kept[name], last["ema/" + name])
+    logs.clear()
+    train(exp, backend, steps=3, log=logs.append)  # resumed at its end: the start is scored, no better
+    assert any(line.startswith("eval step 3:") and line.endswith(f"best: step {best}") for line in logs), logs
 
 
 @pytest.mark.parametrize("key", ["validation_fraction", "selection_fraction"])
@@ -306,30 +361,59 @@ def test_split_fractions_are_checked(key):
         cfg.load_config(overrides={key: 1.0})
 
 
-def test_train_tracks_updates_only_those_tracks_generators(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_train_tracks_updates_only_those_tracks_generators(tmp_path, backend):
     """`train_tracks: [drums]` changes the drums' private generators (weights and batch-norm
-    averages) and leaves every other G variable, shared ones included, exactly as it was."""
-    params = {"multitrack": "hybrid", "condition_track": "piano"}
-    exp = make_experiment(tmp_path, "drums_only", params=params, config={"train_tracks": ["Drums"]})
+    averages) and leaves every other G variable, shared ones included, exactly as it was; the
+    optimizer keeps state for the trained variables only."""
+    exp = three_track_experiment(tmp_path, "drums_only", config={"train_tracks": ["Drums"]})
     logs = []
-    train(exp, steps=0, log=logs.append)
-    before = _reader(exp)
-    train(exp, steps=2, log=logs.append)
-    after = _reader(exp)
-    names = [n for n in after.get_variable_to_shape_map() if n.startswith("Generator/") and "adam" not in n]
-    changed = {n for n in names if not np.array_equal(before.get_tensor(n), after.get_tensor(n))}
+    train(exp, backend, steps=0, log=logs.append)
+    before = saved(exp, backend)
+    train(exp, backend, steps=2, log=logs.append)
+    after = saved(exp, backend)
+    assert set(before) == set(after)
+    names = [n for n in after if n.startswith("Generator/")]
+    changed = {n for n in names if not np.array_equal(before[n], after[n])}
     drums = {n for n in names if n.startswith(("Generator/bar/drums/", "Generator/temporal_private/drums/"))}
     assert changed and changed <= drums, sorted(changed - drums)[:5]
     assert any(n.endswith("moving_mean") for n in changed)
     assert any("G trained only in Drums" in line for line in logs), logs
+    adam = {n.split("/", 1)[1].rsplit("/", 1)[0] for n in after if n.startswith("optimizers/Generator/")}
+    assert adam == {n for n in drums if not n.endswith(("moving_mean", "moving_variance"))}
 
-    # the optimizer keeps state for the trained variables only: widening is for a fresh run
+
+def test_train_tracks_widened_on_resume_is_one_line(tmp_path):
+    """The optimizer keeps state for the trained variables only: widening is for a fresh run."""
+    exp = three_track_experiment(tmp_path, "drums_only", config={"train_tracks": ["Drums"]})
+    train(exp, steps=1, log=_quiet)
     (exp / "config.yaml").write_text((exp / "config.yaml").read_text().replace("- Drums", "- Drums\n- Bass"))
     proc = subprocess.run([sys.executable, "-m", "musegan", "train", str(exp), "--steps", "3"],
                           capture_output=True, text=True)
     lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     assert len(lines) == 1 and "train_tracks can be widened for a fresh run only" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_average_of_the_generator_goes_on_across_a_resume(tmp_path, backend):
+    """average_from 1, average_every 2: the mean of the generator (its EMA) at steps 1, 3 and 5,
+    two of them before a resume, as a shipped generator.npz."""
+    from musegan.weights.states import compact, load_generator
+
+    exp = three_track_experiment(tmp_path, config={"ema_decay": 0.5, "average_from": 1, "average_every": 2,
+                                                   "save_checkpoint_steps": 1, "keep_checkpoint_max": 10})
+    train(exp, backend, steps=3, log=_quiet)
+    logs = []
+    train(exp, backend, steps=5, log=logs.append)
+    assert any(line.startswith("averaged the generator at 3 steps (1-5, every 2) into") for line in logs), logs
+    average = load_generator(exp / "average" / "generator.npz")
+    states = [saved(exp, backend, step) for step in (1, 3, 5)]
+    assert average and all(n.startswith("Generator/") for n in average)
+    for n, value in average.items():
+        mean = np.mean([s.get("ema/" + n, s[n]) for s in states], axis=0, dtype=np.float64).astype(np.float32)
+        np.testing.assert_allclose(value.astype(np.float32), compact(n, mean).astype(np.float32), rtol=1e-6,
+                                   atol=1e-7, err_msg=n)
 
 
 @pytest.mark.parametrize("params, tracks, message", [

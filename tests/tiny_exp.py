@@ -45,3 +45,39 @@ def make_experiment(root: Path, name: str = "exp", params: dict = None, config: 
     (exp / "params.yaml").write_text(yaml.safe_dump(merged))
     (exp / "config.yaml").write_text(yaml.safe_dump({**TINY_CONFIG, "data": str(data), **(config or {})}))
     return exp
+
+
+# Three tracks (piano between two generated ones) keep graphs small and JAX's compiles short.
+THREE = {"data_shape": [4, 24, 24, 3], "track_names": ["Drums", "Piano", "Bass"], "programs": [0, 0, 33],
+         "is_drums": [True, False, False]}
+
+
+def three_track_experiment(root: Path, name: str = "exp", params: dict = None, config: dict = None) -> Path:
+    """`make_experiment` of a hybrid model conditional on piano, over three tracks (drums,
+    piano, bass) of 24 phrases of 8 songs."""
+    from musegan.music.data import write_sparse_npz
+
+    data = Path(root) / "tiny.npz"
+    if not data.exists():
+        x = tiny_phrases(24)[..., :3]
+        data.parent.mkdir(parents=True, exist_ok=True)
+        write_sparse_npz(data, x, song_ids=np.arange(len(x)) // 3, song_names=[f"song{i}" for i in range(8)])
+    return make_experiment(root, name, params={**THREE, "multitrack": "hybrid", "condition_track": "piano",
+                                               **(params or {})}, config=config)
+
+
+def saved(exp: Path, backend: str, step: int = None) -> dict:
+    """{variable name: array} of the experiment's latest save (or the one of `step`): a
+    TensorFlow checkpoint (`backend` 'tf') or a training state ('jax')."""
+    if backend == "tf":
+        import tensorflow as tf
+
+        from musegan.weights import checkpoints
+
+        path = checkpoints.latest(exp / "model") if step is None else str(exp / "model" / f"model.ckpt-{step}")
+        reader = tf.train.load_checkpoint(path)
+        return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+    from musegan.weights.states import load_state
+    from musegan.weights.store import latest_state
+
+    return load_state(latest_state(exp) if step is None else exp / "state" / f"step-{step}")

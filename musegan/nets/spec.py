@@ -1,9 +1,9 @@
 """The framework-free description of the MuseGAN networks: which model has which latents,
 generators and discriminators, and every layer's factor and width.
 
-Both network builders read their structure from here (musegan.nets.network for
-TensorFlow, musegan.training.jax_trainer for JAX), so the two cannot drift apart in what
-layers exist; each then only says how a layer computes. No TensorFlow, no JAX.
+The networks (musegan.nets.network) read their structure from here, and so do the
+commands that need to know a model's latents or tracks without building it. No
+TensorFlow, no JAX.
 """
 from typing import Dict, List, Optional, Tuple
 

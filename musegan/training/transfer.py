@@ -1,7 +1,7 @@
-"""Training states across the two trainers: a TensorFlow checkpoint of an experiment written
+"""Training states across the two backends: a TensorFlow checkpoint of an experiment written
 as a state folder (`musegan export-state`) and back (`musegan import-state`), by variable name.
-The training graph is built (without data) so that the variables, Adam's included, are
-exactly those `musegan train` saves and restores."""
+The tf backend's training graph is built (without data) so that the variables, Adam's
+included, are exactly those `musegan train` saves and restores."""
 import glob
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -13,8 +13,9 @@ from musegan.atomic import check_writable
 from musegan.config import load_experiment
 from musegan.errors import CheckpointError
 from musegan.music.data import PackedPhrases
-from musegan.training.tf_trainer import TrainGraph
+from musegan.training.tf_backend import TrainGraph
 from musegan.weights import checkpoints
+from musegan.weights.store import MODEL, prefixes, resolve_state, step_of
 from musegan.weights.states import EMA, STEP, ema_as_generator, load_state, save_state, state_step
 
 __all__ = ["import_state", "export_state"]
@@ -43,18 +44,19 @@ def _training_graph(exp_dir: Path):
 
 
 def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Callable = print) -> str:
-    """Write the training state `state` (folder of shards or npz) as a checkpoint of `exp_dir`
-    at the state's step; return its prefix. A state with an EMA of G (train_jax --ema) gives the
+    """Write the training state `state` (folder of shards or npz; a folder of states `step-STEP/`,
+    such as `EXP_DIR/state`: its latest) as a checkpoint of `exp_dir` at the state's step;
+    return its prefix. A state with an EMA of G (`ema_decay`) gives the
     EMA as the generator, unless the experiment keeps an EMA itself (`ema_decay`): then both
     come over (a state without one starts it from G). Every G and D variable and the step must be in
     the state; Adam's variables are taken when there, else start fresh (Adam restarts)."""
-    exp_dir, state = Path(exp_dir), Path(state)
+    exp_dir, state = Path(exp_dir), resolve_state(Path(state))
     arrays = load_state(state)
     step = state_step(arrays)
-    model_dir = exp_dir / "model"
+    model_dir = exp_dir / MODEL
     existing = checkpoints.latest(model_dir)
-    if existing is not None and checkpoints.step_of(Path(existing)) >= step and not overwrite:
-        raise CheckpointError(f"{existing}: a checkpoint at step {checkpoints.step_of(Path(existing))} exists, the state {state} "
+    if existing is not None and step_of(Path(existing)) >= step and not overwrite:
+        raise CheckpointError(f"{existing}: a checkpoint at step {step_of(Path(existing))} exists, the state {state} "
                               f"is at step {step}; pass --overwrite to replace it (and any later ones)")
     graph, tg, saver_, _ = _training_graph(exp_dir)
     n_ema = 0
@@ -86,8 +88,8 @@ def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Calla
         if int(sess.run(tg.step)) != step:
             raise CheckpointError(f"{state}: '{STEP}' did not load")  # cannot happen; guards the save below
         if overwrite:  # the checkpoints being replaced: this step and later ones
-            for prefix in checkpoints.prefixes(model_dir):
-                if checkpoints.step_of(prefix) >= step:
+            for prefix in prefixes(model_dir):
+                if step_of(prefix) >= step:
                     for f in prefix.parent.glob(f"{glob.escape(prefix.name)}.*"):
                         f.unlink()
         checkpoints.count_existing(saver_, model_dir)
@@ -96,7 +98,7 @@ def import_state(exp_dir: Path, state: Path, overwrite: bool = False, log: Calla
     adam = sum(1 for n in arrays if not _is_model_variable(n))
     log(f"{prefix}: imported {len(arrays)} variables from {state} at step {step}"
         + ("" if adam else " (no Adam state: the optimizer restarts)")
-        + (f"; the generator's {n_ema} weights are the state's EMA of them (train_jax --ema)" if n_ema else ""))
+        + (f"; the generator's {n_ema} weights are the state's EMA of them" if n_ema else ""))
     return prefix
 
 

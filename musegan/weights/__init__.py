@@ -1,2 +1,3 @@
-"""Model weights on disk: TensorFlow checkpoints (`checkpoints`), framework-free training states
-and shipped generators (`states`), exporting (`export`) and averaging (`averaging`)."""
+"""Model weights on disk: where an experiment keeps them (`store`), TensorFlow checkpoints
+(`checkpoints`), framework-free training states and shipped generators (`states`), exporting
+(`export`) and averaging (`averaging`)."""

@@ -1,12 +1,12 @@
-"""The one place that saves and loads model weights.
+"""TensorFlow checkpoints, and the weights the commands that generate read.
 
-Training state: `tf.compat.v1.train.Saver` checkpoints in `EXP_DIR/model/`
-(TensorFlow writes each to temporary names and renames it into place, and
-updates the `checkpoint` index file atomically afterwards, so a kill leaves
-the previous checkpoint the latest). Shipped weights: `EXP_DIR/pretrained/
-generator.npz`, the generator's variables only, mostly float16.
+Training state of the tf backend: `tf.compat.v1.train.Saver` checkpoints in `EXP_DIR/model/`
+(TensorFlow writes each to temporary names and renames it into place, and updates the
+`checkpoint` index file atomically afterwards, so a kill leaves the previous checkpoint the
+latest). A generator is read from the newest of the latest checkpoint and the jax backend's
+latest training state (musegan.weights.store), else from the shipped
+`EXP_DIR/pretrained/generator.npz` (the generator's variables only, mostly float16).
 """
-import glob
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from musegan.errors import CheckpointError
-from musegan.weights.states import EMA, load_generator, mean_of, warm_start_values
+from musegan.weights.states import EMA, load_generator, load_state, mean_of, warm_start_values
+from musegan.weights.store import MODEL, PRETRAINED, checkpoint_steps, complete, newer_state, no_model, state_weights
 
 v1 = tf.compat.v1
-PRETRAINED = Path("pretrained") / "generator.npz"
 
 
 def saver(max_to_keep: int = 5, var_list=None) -> v1.train.Saver:
@@ -37,10 +37,10 @@ def latest(model_dir: Path) -> Optional[str]:
     if not model_dir.is_dir():
         return None
     named = _state_file_names(model_dir)
-    if named is not None and _complete(named):
+    if named is not None and complete(named):
         return str(named)
-    complete = _complete_prefixes(model_dir)
-    return str(max(complete, key=step_of)) if complete else None
+    found = checkpoint_steps(model_dir)
+    return str(found[max(found)]) if found else None
 
 
 def _state_file_names(model_dir: Path) -> Optional[Path]:
@@ -55,30 +55,6 @@ def _state_file_names(model_dir: Path) -> Optional[Path]:
     if not state.model_checkpoint_path:
         return None
     return model_dir / state.model_checkpoint_path  # absolute paths stay absolute
-
-
-def prefixes(model_dir: Path) -> List[Path]:
-    return [p.with_suffix("") for p in model_dir.glob("*.index") if step_of(p.with_suffix("")) is not None]
-
-
-def _complete_prefixes(model_dir: Path) -> List[Path]:
-    return [p for p in prefixes(model_dir) if _complete(p)]
-
-
-def step_of(prefix: Path) -> Optional[int]:
-    number = prefix.name.rpartition("-")[2]
-    return int(number) if number.isdigit() else None
-
-
-def _complete(prefix: Path) -> bool:
-    """Index and every data shard of the V2 checkpoint `prefix` exist."""
-    if not Path(f"{prefix}.index").is_file():
-        return False
-    shards = list(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*-of-*"))
-    if not shards:
-        return False
-    total = shards[0].name.rpartition("-of-")[2]
-    return total.isdigit() and len(shards) == int(total)
 
 
 def _message(e: tf.errors.OpError) -> str:
@@ -146,7 +122,7 @@ def count_existing(saver_: v1.train.Saver, model_dir: Path) -> None:
     """Make the checkpoints already in `model_dir` count towards max_to_keep (else every
     restart leaves its own). Saver.recover_last_checkpoints does this through a deprecated
     call that prints a warning; this passes the files' mtimes itself."""
-    found = sorted(_complete_prefixes(model_dir), key=step_of)
+    found = [p for _, p in sorted(checkpoint_steps(Path(model_dir)).items())]
     saver_.set_last_checkpoints_with_time([(str(p), Path(f"{p}.index").stat().st_mtime) for p in found])
 
 
@@ -159,19 +135,23 @@ def save(sess, saver_: v1.train.Saver, model_dir: Path, step: int) -> None:
     saver_.save(sess, prefix, global_step=step, write_meta_graph=False)
 
 
-def generator_weights(exp_dir: Path) -> Tuple[Mapping[str, np.ndarray], str]:
+def generator_weights(exp_dir: Path, generator_only: bool = True) -> Tuple[Mapping[str, np.ndarray], str]:
     """The generator's weights {variable name: array} and where they come from: the
-    experiment's latest training checkpoint (read lazily; where it keeps an EMA of G,
-    `ema_decay`, the EMA), else its shipped `pretrained/generator.npz`."""
+    experiment's latest TensorFlow checkpoint (read lazily) or jax-backend training state,
+    whichever is at the later step (where it keeps an EMA of G, `ema_decay`, the EMA), else
+    its shipped `pretrained/generator.npz`. With `generator_only` False a checkpoint's or a
+    state's discriminator comes too (a warm start's source)."""
     exp_dir = Path(exp_dir)
-    path = latest(exp_dir / "model")
+    path = latest(exp_dir / MODEL)
+    state = newer_state(exp_dir, None if path is None else Path(path))
+    if state is not None:
+        return state_weights(state, generator_only), str(state)
     if path is not None:
         return _read(path), path
     shipped = exp_dir / PRETRAINED
     if shipped.is_file():
         return load_generator(shipped), str(shipped)
-    raise CheckpointError(f"{exp_dir}: no trained model (neither a checkpoint in {exp_dir / 'model'} "
-                          f"nor {shipped}); train one with `musegan train {exp_dir}`")
+    raise no_model(exp_dir)
 
 
 def _read(path: str, ema: bool = True) -> "_CheckpointWeights":
@@ -197,9 +177,9 @@ def averaged_generator(exp_dir: Path, steps: Sequence[int], names: Sequence[str]
 
 def warm_start(sess, variables, source_exp: Path, log: Callable = print) -> List[str]:
     """Set `variables` (a fresh model's G and D) from another experiment's weights: its
-    latest checkpoint, else its shipped generator (then D starts fresh), by the rule of
+    latest checkpoint or training state, else its shipped generator (then D starts fresh), by the rule of
     `state.warm_start_values`. Returns the names of the variables left at their initializers."""
-    weights, source = generator_weights(source_exp)
+    weights, source = generator_weights(source_exp, generator_only=False)
     by_name = {v.op.name: v for v in variables}  # variables are not always hashable
     values, widened, fresh = warm_start_values({n: v.shape.as_list() for n, v in by_name.items()}, weights)
     if not values:
@@ -258,16 +238,20 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
 
 def generator_to_ship(exp_dir: Path, names, steps: Optional[Sequence[int]] = None,
                       ema: bool = True) -> Dict[str, np.ndarray]:
-    """The generator variables `names` of the experiment's latest checkpoint, or their mean over
-    its checkpoints at `steps` (`averaged_generator`): what `musegan export` writes. `ema=False`
-    takes G's live weights where the checkpoints keep an EMA too."""
+    """The generator variables `names` of the experiment's latest checkpoint or training state
+    (`generator_weights`), or their mean over its checkpoints at `steps` (`averaged_generator`):
+    what `musegan export` writes. `ema=False` takes G's live weights where an EMA is kept too."""
     if steps:
         return averaged_generator(exp_dir, steps, names, ema)
     if not ema:
-        path = latest(Path(exp_dir) / "model")
-        if path is None:
-            raise CheckpointError(f"{exp_dir}: no checkpoint in {Path(exp_dir) / 'model'} to take live weights from")
-        weights = _read(path, ema=False)
+        path = latest(Path(exp_dir) / MODEL)
+        state = newer_state(Path(exp_dir), None if path is None else Path(path))
+        if state is not None:
+            weights = load_state(state)
+        elif path is not None:
+            weights = _read(path, ema=False)
+        else:
+            raise CheckpointError(f"{exp_dir}: no checkpoint in {Path(exp_dir) / MODEL} to take live weights from")
     else:
         weights, _ = generator_weights(exp_dir)
     return {name: np.asarray(weights[name]) for name in names}
@@ -278,9 +262,9 @@ def at_step(model_dir: Path, step: int) -> str:
     steps there otherwise."""
     model_dir = Path(model_dir)
     prefix = model_dir / f"model.ckpt-{step}"
-    if _complete(prefix):
+    if complete(prefix):
         return str(prefix)
-    steps = sorted(step_of(p) for p in _complete_prefixes(model_dir))
+    steps = sorted(checkpoint_steps(model_dir))
     raise CheckpointError(f"{model_dir}: no checkpoint at step {step}; "
                           + (f"steps there: {', '.join(map(str, steps))}" if steps else "none there"))
 

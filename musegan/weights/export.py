@@ -7,7 +7,8 @@ from musegan import atomic
 from musegan.config import load_experiment
 from musegan.errors import UsageError
 from musegan.weights import checkpoints
-from musegan.weights.states import (save_generator)
+from musegan.weights.states import save_generator
+from musegan.weights.store import PRETRAINED
 
 __all__ = ["export_generator", "parse_steps"]
 
@@ -21,11 +22,11 @@ def export_generator(exp_dir: Path, steps: Optional[Sequence[int]] = None, live:
     exp_dir = Path(exp_dir)
     steps = list(steps) if steps else None
     target = Path(to) if to else exp_dir
-    out = target / checkpoints.PRETRAINED
+    out = target / PRETRAINED
     atomic.check_writable(out, overwrite)
     copies = {} if target == exp_dir else _experiment_files(exp_dir, target)
     _, params = load_experiment(exp_dir)
-    from musegan.nets.network import generator_variable_names  # TensorFlow: only where a checkpoint is read
+    from musegan.nets.tf_ops import generator_variable_names  # TensorFlow: only where a checkpoint is read
 
     names = generator_variable_names(params)
     # all checks pass before any write

@@ -1,15 +1,16 @@
 """Training state as plain npz files keyed by TensorFlow variable names: how weights travel
-between the TensorFlow trainer (musegan.training.tf_trainer, musegan.weights.checkpoints) and the JAX one
-(musegan.training.jax_trainer). numpy only, so either side reads it without the other framework.
+between the training backends (TensorFlow checkpoints, musegan.weights.checkpoints; the jax
+backend's states, musegan.weights.store). numpy only, so either side reads it without the
+other framework.
 
 A state is a mapping {TF variable name: array}, e.g. `Generator/bar/drums/time0/kernel`,
 `Discriminator/all/score/bias`, `Generator/.../bn/moving_mean`, `global_step`, and
 optionally the Adam slots (`optimizers/<variable>/d_adam`, `..._1`) and beta powers.
 
 On disk it is a folder of shards `state-00.npz`, `state-01.npz`, ... (uncompressed),
-each at most `SHARD_BYTES` (so that each fits the 16 MiB a file the GPU machine can
-return). An array too big for one shard is cut along its first axis into parts stored
-under `__state__/part/<i>/<k>/<name>`. Each shard also holds `__state__/shard`,
+each at most `SHARD_BYTES`, so that no file of a state grows with the model. An array too
+big for one shard is cut along its first axis into parts stored under
+`__state__/part/<i>/<k>/<name>`. Each shard also holds `__state__/shard`,
 `__state__/n_shards` and `__state__/step`, so a folder mixing two saves, or missing a
 shard, is refused instead of loading weights of two different steps. Each shard is
 written to a temporary file and renamed into place; shards of an earlier save with
@@ -31,7 +32,7 @@ SHARD_BYTES = 15 * 2 ** 20
 META = "__state__/"
 STEP = "global_step"
 OPTIMIZER = "optimizers/"
-EMA = "ema/"  # an exponential moving average of G's weights (train_jax --ema): ema/<TF name>
+EMA = "ema/"  # an exponential moving average of G's weights (config `ema_decay`): ema/<TF name>
 _SHARD = re.compile(r"^state-(\d+)\.npz$")
 # bytes an npz member costs beyond its data: npy header (~128), zip local header and
 # central directory entry (~100 + twice the name)
@@ -197,7 +198,7 @@ def average_states(states: Sequence[Mapping[str, np.ndarray]], sources: Sequence
 
 def ema_as_generator(arrays: Mapping[str, np.ndarray]) -> Tuple[Dict[str, np.ndarray], int]:
     """`arrays` with each G weight that has an EMA (`ema/<name>`) replaced by it and the
-    `ema/` entries dropped: the generator to keep when a state leaves train_jax. Returns
+    `ema/` entries dropped: the generator a user gets from a state. Returns
     (arrays, number of weights replaced)."""
     out = {n: v for n, v in arrays.items() if not n.startswith(EMA)}
     replaced = 0
@@ -210,7 +211,7 @@ def ema_as_generator(arrays: Mapping[str, np.ndarray]) -> Tuple[Dict[str, np.nda
 
 # ------------------------------------------------------------- shipped generators
 # `EXP_DIR/pretrained/generator.npz`: the generator's variables only (G's weights and its
-# batch-norm moving averages), written by `musegan export` and by train_jax's averaging.
+# batch-norm moving averages), written by `musegan export` and by a run's averaging (`average_from`).
 
 def compact(name: str, value: np.ndarray) -> np.ndarray:
     """float16, except batch-norm statistics and anything float16 cannot hold: a trained

@@ -176,7 +176,7 @@ def trained_model(root: Path) -> Path:
     trained once per corpus folder (imports TensorFlow)."""
     shared = root / "_trained"
     if not (shared / "exp" / "model" / "checkpoint").is_file():
-        from musegan.training.tf_trainer import train
+        from musegan.training.loop import train
 
         shutil.rmtree(shared, ignore_errors=True)
         train(experiment(shared, params=CONDITIONAL), steps=1, log=lambda *a: None)
