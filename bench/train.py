@@ -2,6 +2,7 @@
 
     python bench/train.py [--models default accompaniment/piano jamming:piano ...]
                           [--phrases 102378] [--iterations 3] [--json PATH]
+                          [--against-original [--peer DIR]]
 
 A model is an experiment folder under exp/ (its params.yaml and config.yaml),
 optionally with `:TRACK` to make it track-conditional on TRACK. Default: all
@@ -17,6 +18,14 @@ matmul rate (TensorFlow, one large square MatMul, all cores); each model's
 these networks could take here, and `of_peak` = floor_s / s_per_iteration.
 Compare speeds as ratios on one machine: a CPU without AVX-512 has about half
 the float32 matmul rate of one with it, and no bfloat16 units.
+
+`--against-original` first times the original MuseGAN's own training step (its
+v3 code on current TensorFlow through tf.compat.v1, set up by `peer/setup.sh`
+of the folder `--peer` names, default `../shared/peer` beside the repository;
+set up when missing), then ours, one after the other in this process tree, on
+the same synthetic data shape (N x 4 x 48 x 84 x 5 at 0.5% density), and prints
+both and the ratio; the JSON gains `original` (its own report),
+`original_s_per_iteration` and, per model, `speedup_vs_original`.
 """
 import argparse
 import json
@@ -184,6 +193,10 @@ def main() -> None:
     parser.add_argument("--phrases", type=int, default=102378)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--against-original", action="store_true",
+                        help="also time the original MuseGAN's training step first and print the ratio")
+    parser.add_argument("--peer", type=Path, default=ROOT.parent / "shared" / "peer",
+                        help="folder of the original's benchmark (setup.sh, bench_original.py)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,6 +208,7 @@ def main() -> None:
     host = _run_worker("machine", None, 0)
     print(f"machine: {host['cpu']}, {host['cores']} cores, {' '.join(host['extensions'])}; "
           f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s", file=sys.stderr, flush=True)
+    original = _run_original(args.peer, args.iterations) if args.against_original else None
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         from musegan.config import load_experiment
@@ -206,6 +220,8 @@ def main() -> None:
             r = results[model] = _run_worker(model, cache, args.iterations)
             r["floor_s"] = r["gflop_per_iteration"] / host["matmul_gflops"]
             r["of_peak"] = r["floor_s"] / r["s_per_iteration"]
+            if original is not None:
+                r["speedup_vs_original"] = original["s_per_iteration"] / r["s_per_iteration"]
             print(f"{model}: {r['s_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
     print(f"machine: {host['cpu']}, {host['cores']} cores, {' '.join(host['extensions'])}; "
           f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s")
@@ -213,13 +229,42 @@ def main() -> None:
     for model, r in results.items():
         print(f"{model:22s}" + "".join(f"{r[c]:20.2f}" if isinstance(r[c], float) else f"{r[c]:20,d}"
                                       for c in COLUMNS))
+    extra = {}
+    if original is not None:
+        print(f"original MuseGAN (G {original['g_params']:,} / D {original['d_params']:,} parameters, batch 64): "
+              f"{original['s_per_iteration']:.2f} s/it ({original['s_per_d_update']:.2f} s per D, "
+              f"{original['s_per_g_update']:.2f} s per G update), peak RSS {original['peak_rss_mb']:.0f} MB")
+        for model, r in results.items():
+            print(f"{model}: {r['s_per_iteration']:.2f} s/it, {r['speedup_vs_original']:.2f}x the original's speed")
+        extra = {"original": original, "original_s_per_iteration": original["s_per_iteration"]}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**results, "machine": host}, indent=2) + "\n")
+        args.json.write_text(json.dumps({**results, "machine": host, **extra}, indent=2) + "\n")
 
 
 COLUMNS = ["s_per_iteration", "s_per_d_update", "s_per_g_update", "graph_build_s", "first_step_s",
            "peak_rss_mb", "gflop_per_iteration", "floor_s", "of_peak", "g_params", "d_params"]
+
+
+def _run_original(peer: Path, iterations: int) -> dict:
+    """The original's benchmark (`peer/bench_original.py`, in the virtual environment its
+    `setup.sh` makes, set up first when missing): its JSON report."""
+    base = Path(os.environ.get("TMPDIR", "/tmp"))
+    python = base / "peer-venv" / "bin" / "python"
+    if not (peer / "bench_original.py").is_file():
+        sys.exit(f"{peer}: the original's benchmark (bench_original.py) is not there; name its folder with --peer")
+    if not python.is_file() or not (base / "peer-src" / "src").is_dir():
+        print(f"setting up the original's code ({peer / 'setup.sh'})", file=sys.stderr, flush=True)
+        subprocess.run(["bash", str(peer / "setup.sh")], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "original.json"
+        proc = subprocess.run([str(python), str(peer / "bench_original.py"), "--iterations", str(iterations),
+                               "--json", str(out)], capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"the original's benchmark failed:\n{proc.stderr[-3000:]}")
+        report = json.loads(out.read_text())
+    print(f"original: {report['s_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
+    return report
 
 
 def _run_worker(model: str, cache: Optional[Path], iterations: int) -> dict:
