@@ -6,7 +6,8 @@
 #   LAST  the last stage to run (default: all)
 #   W     where each stage's weights go: $W/NN-name/pretrained/generator.npz (git-ignored)
 #   R     where each stage trains: $R/NN-name/, with $EXP/recipe/NN-name/params.yaml and config.yaml
-# Every command that trains, exports, averages, collects or evaluates is one line after `run`.
+# Every setting of a stage is in its two yaml files; every command that trains, exports, moves a
+# state, averages, collects or evaluates is one line after `run`.
 
 EXP=$1
 if [ $# -lt 3 ]; then
@@ -22,7 +23,7 @@ R=$W/run
 run() { printf '+ %s\n' "$*" >&2; "$@"; }
 
 # Whether stage $1 (named $2) is to run: up to LAST, and its weights are not there yet, so a
-# rerun goes on after a stop.
+# rerun goes on after a stop (`musegan train` itself resumes from the run's latest save).
 todo() { [ "$1" -le "$LAST" ] && [ ! -f "$W/$2/pretrained/generator.npz" ]; }
 
 # Stage $1's training folder and weights folder, each with the stage's yaml files.
@@ -32,8 +33,21 @@ setup() {
     cp "$EXP/recipe/$1/params.yaml" "$EXP/recipe/$1/config.yaml" "$W/$1/"
 }
 
-# Stage $2's weights are the generator file $1 (the JAX trainer's average).
+# Stage $2's weights are the generator file $1 (a run's average, EXP_DIR/average/generator.npz).
 keep() { mkdir -p "$W/$2/pretrained" && cp "$1" "$W/$2/pretrained/generator.npz"; }
+
+# The jax run in $1, stopped at step $2, goes on from there with Adam's moments restarting, as
+# the run the stage reproduces did (it was resumed from a state saved without them): the state
+# of step $2 becomes a TensorFlow checkpoint and then a state again, without Adam's moments
+# (export-state leaves them out unless --with-adam); weights, EMA, discriminator and step stay.
+# Skipped once the run has saved a later state, so a rerun after a stop does not redo it.
+restart_adam() {
+    local later
+    later=$(find "$1/state" -mindepth 1 -maxdepth 1 -name 'step-*' | sed 's/.*step-//' | awk -v s="$2" '$1 > s')
+    [ -z "$later" ] || return 0
+    run musegan import-state "$1" "$1/state/step-$2" --overwrite
+    run musegan export-state "$1" "$1/state/step-$2" --overwrite
+}
 
 # The training phrases, unless they are there.
 collect() {

@@ -180,7 +180,7 @@ def test_warm_start_from_a_shipped_generator_trains_the_critic_first(tmp_path, t
 
 def test_ema_of_the_generator_trains_resumes_generates_and_travels(tmp_path, capsys):
     """ema_decay: after each G update ema += (1 - decay) (g - ema), kept across a resume as
-    ema/<name> (train_jax's state names); generation uses the EMA; export-state carries it,
+    ema/<name> (as the jax backend's states name it); generation uses the EMA; export-state carries it,
     import-state brings it back (into an experiment without EMA: as the generator)."""
     from musegan.training.transfer import export_state, import_state
     from musegan.weights.checkpoints import generator_weights

@@ -19,8 +19,8 @@ PAPER_LETTERS = {"bass": "B", "drums": "D", "guitar": "G", "piano": "P", "string
 
 
 
-# Paper, Table 1 (LPD-5-cleansed rock, 96 steps/bar; conditional rows are given the
-# piano track), and the from-scratch hybrid line quoted with it. SPEC.md.
+# The paper's Table 1 (LPD-5-cleansed rock, 96 steps/bar): its training data, its three
+# track-conditional models (given the piano track) and its hybrid model trained from scratch.
 PAPER_TABLE1 = {
     "paper: training data (LPD)": {
         "EB": {"B": 8.06, "D": 8.06, "G": 19.4, "S": 10.1},
