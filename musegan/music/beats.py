@@ -194,7 +194,7 @@ def needs_tracking(pm: pretty_midi.PrettyMIDI, notes: Notes, min_concentration: 
 
     The grid is kept when the tempo map has more than one tempo (a map someone wrote), when
     there are fewer than 8 distinct onsets (too little to track), or when the notes sit on
-    it: a `grid_fit` concentration of at least max(min_concentration, 3 / sqrt(n_onsets))
+    it: a `grid_fit` concentration of at least max(min_concentration, min(3 / sqrt(n_onsets), 0.9))
     with an offset within `max_offset` seconds. A file with one tempo whose notes are on none
     of its 8th, 16th, triplet or 32nd grids (a transcription, a recording without a click) is
     tracked.
@@ -204,7 +204,8 @@ def needs_tracking(pm: pretty_midi.PrettyMIDI, notes: Notes, min_concentration: 
     if np.unique(np.round(tempi, 2)).size > 1 or np.unique(np.round(notes.onset, 2)).size < 8:
         return False
     concentration, offset = grid_fit(pm, notes)
-    return not (concentration >= max(min_concentration, 3.0 / np.sqrt(n)) and abs(offset) <= max_offset)
+    chance = min(3.0 / np.sqrt(n), 0.9)  # 3 s.d. above what onsets unrelated to the grid give
+    return not (concentration >= max(min_concentration, chance) and abs(offset) <= max_offset)
 
 
 # --------------------------------------------------------------------------- tracking
