@@ -23,7 +23,12 @@
    into 4-beat bars with bar 1 found from the music, other meters only with
    `--meter 4/4`; `--downbeat-shift` moves regrouped bar lines by whole beats),
    moved onto displaced notes as `collect.align_to_grid` says, every beat cut
-   into `beat_resolution` steps. The user's part is quantized onto it
+   into `beat_resolution` steps. `--beats` (`reading.BEATS`): where the notes do
+   not sit on the file's grid (a transcription, a recording without a click;
+   `beats.needs_tracking`) or with `--beats notes`, the beats and 4/4 bars are
+   tracked from the notes instead (`beats.track_beats`) and the song is re-timed
+   onto them (`reading.tracked_song`): every event keeps its second, the tempo
+   map follows the tracked beats, `--downbeat-shift` moves bar 1. The user's part is quantized onto it
    (`pianoroll.instrument_roll`, the training data's rules) as the condition track.
 3. Phrases: every run of consecutive 4-beat bars is cut into phrases of the
    model's `n_bars` bars; a run's last partial phrase is padded with silence
@@ -39,8 +44,10 @@
    drawn and printed).
 4. Output, written only when everything succeeded (atomically; an existing
    OUT, OUT.png or OUT.wav needs `--overwrite`):
-   OUT.mid  a type-1 file at the input's tick resolution: a conductor track
-            with the input's tempo, meter and key events (and the rest of its
+   OUT.mid  a type-1 file at the input's tick resolution (at least 480 where
+            beats were tracked): a conductor track with the input's tempo,
+            meter and key events (where beats were tracked: a tempo a beat and
+            4/4 bars from the tracked bar 1) (and the rest of its
             conductor track; where beats were regrouped, time signatures that
             mark the bars the band played: 4/4 there), the user's part copied event for event from the
             input (notes, velocities, timing, program, controllers, names),
@@ -441,6 +448,8 @@ def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional
                 summary = _play(r, model, o, path, out, seed, lambda line: None, t0, time.perf_counter() - t0)
                 results["accompanied"][name] = summary
                 line = f"accompanied {summary['accompanied_bars']} of {summary['bars']} bars -> {out}"
+                if summary["beats"] == "notes":
+                    line += f" [{summary['tempo']}]"
             except CheckpointError:
                 raise  # the model, not the file: every file would fail alike
             except Exception as e:  # noqa: BLE001 (one bad file never stops the run)
