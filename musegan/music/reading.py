@@ -140,9 +140,10 @@ def _read_input(input_path: Path, track: Optional[str], params: dict, config: di
     if beats_mode == "notes" or (beats_mode == "auto" and beats.needs_tracking(pm_song, notes)):
         tracked = beats.track_beats(notes)
     if tracked is not None:
-        tempo = _tracked_tempo(tracked, "--beats notes" if beats_mode == "notes" else
+        times, phase = written_beats(tracked, shift)
+        tempo = _tracked_tempo(tracked, times[phase], "--beats notes" if beats_mode == "notes" else
                                f"the notes do not sit on the file's {_file_tempo(song)} grid")
-        song = tracked_song(song, pm_song, *written_beats(tracked, shift))
+        song = tracked_song(song, pm_song, times, phase)
         tracks = song_tracks(song)
         pm_song = pretty_of_tracks(tracks, song.mido.ticks_per_beat)
         bars = meter.read_bars(pm_song, params["beat_resolution"])
@@ -200,13 +201,12 @@ def _file_tempo(song: Song) -> str:
             f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
 
 
-def _tracked_tempo(tracked: beats.Beats, why: str) -> str:
+def _tracked_tempo(tracked: beats.Beats, bar_1: float, why: str) -> str:
     """The tracked beats in words: tempo (and its range over 8-beat spans when it drifts), why, bar 1."""
     span = np.diff(tracked.times[::8]) / 8
     low, high = (60.0 / span.max(), 60.0 / span.min()) if len(span) > 2 else (tracked.tempo, tracked.tempo)
     drift = f" ({low:.0f}-{high:.0f})" if high - low >= 1.0 else ""
-    return (f"{tracked.tempo:.0f} bpm{drift} tracked from the notes ({why}), bar 1 at "
-            f"{tracked.times[tracked.phase]:.2f} s")
+    return f"{tracked.tempo:.0f} bpm{drift} tracked from the notes ({why}), bar 1 at {bar_1:.2f} s"
 
 
 def written_beats(tracked: beats.Beats, shift: int = 0) -> Tuple[np.ndarray, int]:
