@@ -206,7 +206,12 @@ def accompanied(folder: Path, out: Path) -> Dict[str, dict]:
     """`musegan accompany FOLDER --exp exp/accompaniment/piano --out OUT --seed 0`: every file's summary."""
     from musegan.accompany import accompany_folder
 
-    result = accompany_folder(folder, ROOT / "exp/accompaniment/piano", out, seed=0, log=lambda line: None)
+    def progress(line: str) -> None:  # accompany's own line a file: "[i/n, ETA ...] name: ..."
+        if line.startswith("["):
+            print(f"\r{folder.name}: {line.split(']')[0]}]", end="", file=sys.stderr, flush=True)
+
+    result = accompany_folder(folder, ROOT / "exp/accompaniment/piano", out, seed=0, log=progress)
+    print(file=sys.stderr)
     return result["accompanied"]
 
 

@@ -350,11 +350,13 @@ def _level_features(beats: np.ndarray, notes: Notes, snares: Optional[np.ndarray
 
 
 def _finish(beats: np.ndarray, t0: float, t1: float, notes: Optional[Notes]) -> Beats:
-    """`beats` (>= 2 increasing seconds) extrapolated at their first and last periods (the
+    """`beats` (>= 2 increasing seconds) smoothed, extrapolated at their first and last periods (the
     median of 8 intervals) so that one lies at or before t0 and one at or after t1, with bar 1
     from `downbeat_phase` (0 without notes) and the median tempo (over 4-beat spans, finer than
     single intervals, which the 10 ms frames quantize)."""
     b = np.unique(beats)
+    if b.size > 2:  # the DP's beats are whole 10 ms frames: [1 2 1] / 4 halves that jitter, drift stays
+        b[1:-1] = 0.25 * b[:-2] + 0.5 * b[1:-1] + 0.25 * b[2:]
     head, tail = float(np.median(np.diff(b[:9]))), float(np.median(np.diff(b[-9:])))
     before = b[0] - head * np.arange(int(np.ceil(max(b[0] - t0, 0.0) / head)), 0, -1)
     after = b[-1] + tail * np.arange(1, int(np.ceil(max(t1 - b[-1], 0.0) / tail)) + 1)
