@@ -2,7 +2,8 @@
 
     musegan accompany INPUT.mid --exp exp/accompaniment/piano --out OUT.mid
                       [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--latents song|style|phrase]
-                      [--meter auto|4/4] [--downbeat-shift BEATS] [--band NAME[,...]]
+                      [--beats auto|file|notes] [--meter auto|4/4] [--downbeat-shift BEATS]
+                      [--band NAME[,...]]
                       [--binarize hard|bernoulli] [--wav] [--overwrite]
     musegan accompany FOLDER --exp EXP --out OUT_FOLDER [same options]
 
@@ -22,7 +23,12 @@
    into 4-beat bars with bar 1 found from the music, other meters only with
    `--meter 4/4`; `--downbeat-shift` moves regrouped bar lines by whole beats),
    moved onto displaced notes as `collect.align_to_grid` says, every beat cut
-   into `beat_resolution` steps. The user's part is quantized onto it
+   into `beat_resolution` steps. `--beats` (`reading.BEATS`): where the notes do
+   not sit on the file's grid (a transcription, a recording without a click;
+   `beats.needs_tracking`) or with `--beats notes`, the beats and 4/4 bars are
+   tracked from the notes instead (`beats.track_beats`) and the song is re-timed
+   onto them (`reading.tracked_song`): every event keeps its second, the tempo
+   map follows the tracked beats, `--downbeat-shift` moves bar 1. The user's part is quantized onto it
    (`pianoroll.instrument_roll`, the training data's rules) as the condition track.
 3. Phrases: every run of consecutive 4-beat bars is cut into phrases of the
    model's `n_bars` bars; a run's last partial phrase is padded with silence
@@ -38,8 +44,10 @@
    drawn and printed).
 4. Output, written only when everything succeeded (atomically; an existing
    OUT, OUT.png or OUT.wav needs `--overwrite`):
-   OUT.mid  a type-1 file at the input's tick resolution: a conductor track
-            with the input's tempo, meter and key events (and the rest of its
+   OUT.mid  a type-1 file at the input's tick resolution (at least 480 where
+            beats were tracked): a conductor track with the input's tempo,
+            meter and key events (where beats were tracked: a tempo a beat and
+            4/4 bars from the tracked bar 1) (and the rest of its
             conductor track; where beats were regrouped, time signatures that
             mark the bars the band played: 4/4 there), the user's part copied event for event from the
             input (notes, velocities, timing, program, controllers, names),
@@ -79,7 +87,7 @@ from musegan import atomic
 from musegan.config import BAND_TEXT, condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 from musegan.music import meter, midi, pianoroll, timing
-from musegan.music.reading import Reading, read_input
+from musegan.music.reading import Reading, check_beats, read_input
 from musegan.music.song import absolute, to_track
 from musegan.nets.spec import LATENTS, latent_size, latent_slices
 from musegan.runtime import duration, quiet_stderr
@@ -171,16 +179,19 @@ class Options:
     overwrite: bool
     meter: str
     shift: int
+    beats: str  # `reading.BEATS`: the file's grid, or beats tracked from the notes
     band: List[int]  # the generated tracks written (`--band`)
     config: dict = field(repr=False)
     params: dict = field(repr=False)
 
 
-def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_mode, shift, band) -> Options:
+def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_mode, shift, band,
+             beats_mode: str = "auto") -> Options:
     """Check the options and the experiment, without TensorFlow."""
     if latent not in LATENTS:
         raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
     meter.check_meter(meter_mode)
+    check_beats(beats_mode)
     if wav:
         import importlib.util
 
@@ -196,7 +207,8 @@ def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_m
                               f"`musegan train {exp_dir}`")
     keep = band_tracks(band, params["track_names"], condition_index(params))
     return Options(exp_dir=exp_dir, track=track, latent=latent, mode=binarization or config["binarize"], wav=wav,
-                   overwrite=overwrite, meter=meter_mode, shift=int(shift), band=keep, config=config, params=params)
+                   overwrite=overwrite, meter=meter_mode, shift=int(shift), beats=beats_mode, band=keep, config=config,
+                   params=params)
 
 
 def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
@@ -232,7 +244,7 @@ def band_tracks(band: Optional[Sequence[str]], names: Sequence[str], condition: 
 def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
               seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
               wav: bool = False, overwrite: bool = False, meter_mode: str = "auto", shift: int = 0,
-              band: Optional[Sequence[str]] = None, log=print, warn=None) -> dict:
+              band: Optional[Sequence[str]] = None, log=print, warn=None, beats_mode: str = "auto") -> dict:
     """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring),
     keeping the generated tracks `band` names (default all); a folder `input_path` goes to
     `accompany_folder`. Returns a summary: bars, phrases, parts, seed, paths, timings and the
@@ -242,7 +254,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     if input_path.is_dir():
         return accompany_folder(input_path, exp_dir, out, track=track, seed=seed, latent=latent,
                                 binarization=binarization, wav=wav, overwrite=overwrite, meter_mode=meter_mode,
-                                shift=shift, band=band, log=log)
+                                shift=shift, band=band, log=log, beats_mode=beats_mode)
     t_start = time.perf_counter()
     # --- arguments and outputs: answered before anything heavy
     if out.suffix.lower() not in MIDI_SUFFIXES:
@@ -251,8 +263,8 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
         raise UsageError(f"--out {out}: would replace the input file")
     for path in _outputs(out, wav).values():
         atomic.check_writable(path, overwrite)
-    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band)
-    r = read_input(input_path, track, o.params, o.config, warn, o.meter, o.shift)
+    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band, beats_mode)
+    r = read_input(input_path, track, o.params, o.config, warn, o.meter, o.shift, o.beats)
     read_s = time.perf_counter() - t_start
     model = LoadedGenerator(exp_dir, batch_size=min(max(1, len(r.conditions)), MAX_BATCH))
     try:
@@ -309,17 +321,15 @@ def _play(r: Reading, model: LoadedGenerator, o: Options, input_path: Path, out:
     timings["total_s"] = time.perf_counter() - t_start
 
     accompanied = int((r.layout.bars >= 0).sum())
-    tempos = sorted({round(mido.tempo2bpm(m.tempo), 1) for _, m in r.song.conductor if m.type == "set_tempo"})
-    tempo = (f"{tempos[0]:g} bpm" if len(tempos) == 1 else
-             f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
-    log(f"{input_path}: your part {r.label} as {names[c]}; {r.song_bars} bars, {tempo}")
+    log(f"{input_path}: your part {r.label} as {names[c]}; {r.song_bars} bars, {r.tempo}")
     log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
         f"phrases of {n_bars} bars, {LATENTS[o.latent]}, {o.mode} binarization, seed {seed}) in "
         f"{timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings,
-            "regrouped": r.bars.regrouped, "band": [names[t] for t in generated]}
+            "regrouped": r.bars.regrouped, "band": [names[t] for t in generated],
+            "beats": "file" if r.tracked is None else "notes", "tempo": r.tempo}
 
 
 def _marked_bars(r: Reading, step_ticks: np.ndarray) -> mido.MidiTrack:
@@ -399,7 +409,7 @@ def _refusal(path: Path, e: Exception) -> Tuple[str, str]:
 def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional[str] = None,
                      seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
                      wav: bool = False, overwrite: bool = False, meter_mode: str = "auto", shift: int = 0,
-                     band: Optional[Sequence[str]] = None, log=print) -> dict:
+                     band: Optional[Sequence[str]] = None, log=print, beats_mode: str = "auto") -> dict:
     """Accompany every MIDI file below `in_dir` into `out_dir` at the same relative path.
 
     The model is loaded once, at the first file that reaches generation; every file gets
@@ -412,7 +422,7 @@ def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if out_dir.suffix.lower() in MIDI_SUFFIXES or out_dir.is_file():
         raise UsageError(f"--out {out_dir}: with a folder to accompany, --out names a folder for the results")
-    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band)
+    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band, beats_mode)
     inside = out_dir.resolve()
     files = sorted((p for p in in_dir.rglob("*") if p.suffix.lower() in midi.MIDI_SUFFIXES and p.is_file()
                     and inside not in p.resolve().parents), key=lambda p: p.relative_to(in_dir).as_posix())
@@ -433,11 +443,13 @@ def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional
             try:
                 for p in _outputs(out, wav).values():
                     atomic.check_writable(p, overwrite)
-                r = read_input(path, track, o.params, o.config, notes.append, o.meter, o.shift)
+                r = read_input(path, track, o.params, o.config, notes.append, o.meter, o.shift, o.beats)
                 model = model or LoadedGenerator(exp_dir)
                 summary = _play(r, model, o, path, out, seed, lambda line: None, t0, time.perf_counter() - t0)
                 results["accompanied"][name] = summary
                 line = f"accompanied {summary['accompanied_bars']} of {summary['bars']} bars -> {out}"
+                if summary["beats"] == "notes":
+                    line += f" [{summary['tempo']}]"
             except CheckpointError:
                 raise  # the model, not the file: every file would fail alike
             except Exception as e:  # noqa: BLE001 (one bad file never stops the run)

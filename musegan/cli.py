@@ -100,7 +100,7 @@ def _accompany(a) -> None:
 
     accompany(a.input, a.exp, a.out, track=a.track, seed=a.seed, latent=a.latents, binarization=a.binarize,
               wav=a.wav, overwrite=a.overwrite, band=a.band.split(",") if a.band is not None else None,
-              meter_mode=a.meter, shift=a.downbeat_shift)
+              meter_mode=a.meter, shift=a.downbeat_shift, beats_mode=a.beats)
 
 
 def _app(a) -> None:
@@ -269,11 +269,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--track", default=None,
                    help="your part: track index, name or family (default: the model's family, else the part "
                         "that best plays its role)")
+    p.add_argument("--beats", choices=("auto", "file", "notes"), default="auto",
+                   help="auto (default): the file's tempo map and bars when your notes sit on them, else beats "
+                        "and bars tracked from the notes (a transcription, a recording without a click); file: "
+                        "always the file's; notes: always tracked (the output gets a tempo map that follows them)")
     p.add_argument("--meter", choices=("auto", "4/4"), default="auto",
                    help="auto (default): 4/4 and 2/2 bars as written, 1/4 and 2/4 marks regrouped into 4-beat "
                         "bars; 4/4: 4-beat bars on any file (3/4, 6/8, 12/8 too: your choice)")
     p.add_argument("--downbeat-shift", type=int, default=0, metavar="BEATS",
-                   help="move the bar lines of regrouped beats this many beats later (negative: earlier)")
+                   help="move the bar lines of regrouped or tracked beats this many beats later (negative: "
+                        "earlier)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--latents", choices=tuple(LATENTS), default="style",
                    help="per phrase: style (default) keeps the band's style for the song and varies how the "

@@ -3,21 +3,35 @@ as the model's bars, the part quantized onto them and cut into the model's phras
 
 `read_input` is what `musegan accompany` does before any weight is read (no TensorFlow): every
 problem with the file is a one-line error naming it and a reason a musician understands.
+
+Beats (`BEATS`, `--beats`): `file` reads the song's own tempo map and meters (`meter.read_bars`);
+`notes` tracks the beats and 4/4 bars from the notes (`beats.track_beats`) and re-times the
+song onto them (`tracked_song`): a tempo map that follows the tracked beats, every event at
+the same second as in the input, bar 1 where the music puts it (moved by `shift` beats), a
+pickup bar before it; `auto` tracks when `beats.needs_tracking` says the notes do not sit on
+the file's own grid, else reads the file. Tracked beats are 4-beat bars already: `--meter`
+changes nothing there.
 """
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import mido
 import numpy as np
+import pretty_midi
 
 from musegan.config import condition_index
-from musegan.errors import MuseganError
-from musegan.music import meter, midi, pianoroll, timing
-from musegan.music.song import Part, Song, part_events, pretty_of_tracks, read_song, role_part, select_parts, \
-    song_tracks, to_track
+from musegan.errors import MuseganError, UsageError
+from musegan.music import beats, meter, midi, pianoroll, timing
+from musegan.music.song import Part, Song, absolute, part_events, pretty_of_tracks, read_song, role_part, \
+    select_parts, song_tracks, to_track
 
-__all__ = ["Layout", "Reading", "phrase_layout", "read_input"]
+__all__ = ["BEATS", "Layout", "Reading", "phrase_layout", "read_input", "check_beats", "written_beats",
+           "tracked_song"]
+
+BEATS = ("auto", "file", "notes")  # --beats: the file's grid when the notes sit on it, else tracked; or either
+TRACKED_TICKS_PER_BEAT = 480  # at least, in a re-timed song: every event within half a millisecond of its second
 
 
 @dataclass
@@ -71,6 +85,8 @@ class Reading:
     chosen_tracks: List[mido.MidiTrack]  # the user's part(s), verbatim
     pm_song: object  # PrettyMIDI of `tracks`
     bars: meter.Bars  # the grid in the model's bars, and what was regrouped
+    tempo: str  # the beats used and their tempo, in words ('120 bpm'; '97 bpm tracked from the notes, ...')
+    tracked: Optional[beats.Beats]  # the beats tracked from the notes (seconds), None: the file's own
     user: np.ndarray  # bool (grid.n_steps, n_pitches): the user's part, quantized
     song_bars: int  # bars up to the song's last note
     layout: Layout
@@ -81,8 +97,15 @@ class Reading:
         return self.bars.grid
 
 
+def check_beats(mode: str) -> str:
+    """`mode` if it is one of BEATS, else a UsageError."""
+    if mode not in BEATS:
+        raise UsageError(f"--beats {mode}: must be one of {', '.join(BEATS)}")
+    return mode
+
+
 def read_input(input_path: Path, track: Optional[str], params: dict, config: dict, warn,
-               meter_mode: str = "auto", shift: int = 0) -> Reading:
+               meter_mode: str = "auto", shift: int = 0, beats_mode: str = "auto") -> Reading:
     """Read the song, choose the user's part, quantize it and cut the phrases.
 
     Every problem with the file is a one-line MuseganError naming the file and a reason a
@@ -90,7 +113,7 @@ def read_input(input_path: Path, track: Optional[str], params: dict, config: dic
     DataError naming the file, never an exception's text).
     """
     try:
-        return _read_input(input_path, track, params, config, warn, meter_mode, shift)
+        return _read_input(input_path, track, params, config, warn, meter_mode, shift, beats_mode)
     except MuseganError:
         raise
     except MemoryError:
@@ -102,7 +125,7 @@ def read_input(input_path: Path, track: Optional[str], params: dict, config: dic
 
 
 def _read_input(input_path: Path, track: Optional[str], params: dict, config: dict, warn,
-                meter_mode: str, shift: int) -> Reading:
+                meter_mode: str, shift: int, beats_mode: str) -> Reading:
     n_bars, n_steps, n_pitches, _ = params["data_shape"]
     condition = params["track_names"][condition_index(params)]
     song = read_song(input_path, config, warn)
@@ -112,8 +135,22 @@ def _read_input(input_path: Path, track: Optional[str], params: dict, config: di
             warn(f"using track {part.label} as the model's {condition} part")
     tracks = song_tracks(song)
     pm_song = pretty_of_tracks(tracks, song.mido.ticks_per_beat)
-    bars = meter.read_bars(pm_song, params["beat_resolution"], align=config["collect"]["align_to_grid"],
-                           meter=meter_mode, shift=shift)
+    notes = beats.notes_of(pm_song)
+    tracked = None
+    if beats_mode == "notes" or (beats_mode == "auto" and beats.needs_tracking(pm_song, notes)):
+        tracked = beats.track_beats(notes)
+    if tracked is not None:
+        times, phase = written_beats(tracked, shift)
+        tempo = _tracked_tempo(tracked, times[phase], "--beats notes" if beats_mode == "notes" else
+                               f"the notes do not sit on the file's {_file_tempo(song)} grid")
+        song = tracked_song(song, pm_song, times, phase)
+        tracks = song_tracks(song)
+        pm_song = pretty_of_tracks(tracks, song.mido.ticks_per_beat)
+        bars = meter.read_bars(pm_song, params["beat_resolution"])
+    else:
+        tempo = _file_tempo(song)
+        bars = meter.read_bars(pm_song, params["beat_resolution"], align=config["collect"]["align_to_grid"],
+                               meter=meter_mode, shift=shift)
     grid = bars.grid
     user = _quantized(song, chosen, tracks, grid, params, config)
     if not user.any() and track is None and len(song.parts) > 1:
@@ -153,8 +190,76 @@ def _read_input(input_path: Path, track: Optional[str], params: dict, config: di
             start = grid.bar_starts[bar]
             conditions[p, j] = user[start:start + n_steps]
     return Reading(song=song, chosen=chosen, label=label, tracks=tracks, chosen_tracks=chosen_tracks,
-                   pm_song=pm_song, bars=bars, user=user, song_bars=song_bars, layout=layout,
-                   conditions=conditions)
+                   pm_song=pm_song, bars=bars, tempo=tempo, tracked=tracked, user=user, song_bars=song_bars,
+                   layout=layout, conditions=conditions)
+
+
+def _file_tempo(song: Song) -> str:
+    """The file's tempo in words: '96 bpm', '3 tempos 90-120 bpm'."""
+    tempos = sorted({round(mido.tempo2bpm(m.tempo), 1) for _, m in song.conductor if m.type == "set_tempo"})
+    return (f"{tempos[0]:g} bpm" if len(tempos) == 1 else
+            f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
+
+
+def _tracked_tempo(tracked: beats.Beats, bar_1: float, why: str) -> str:
+    """The tracked beats in words: tempo (and its range over 8-beat spans when it drifts), why, bar 1."""
+    span = np.diff(tracked.times[::8]) / 8
+    low, high = (60.0 / span.max(), 60.0 / span.min()) if len(span) > 2 else (tracked.tempo, tracked.tempo)
+    drift = f" ({low:.0f}-{high:.0f})" if high - low >= 1.0 else ""
+    return f"{tracked.tempo:.0f} bpm{drift} tracked from the notes ({why}), bar 1 at {bar_1:.2f} s"
+
+
+def written_beats(tracked: beats.Beats, shift: int = 0) -> Tuple[np.ndarray, int]:
+    """The beats a re-timed song is written on: float (n,) seconds from 0 (the tracked beats,
+    extrapolated back to the file's start at their first period, the beat at or before 0 s
+    moved to 0 s, or dropped when the next one is within a quarter beat of it), and the index
+    (0..3) of bar 1's first beat among them, moved by `shift` beats."""
+    times, phase = tracked.times, tracked.phase + int(shift)
+    head = float(np.median(np.diff(times[:9])))
+    if times[0] > 0:
+        k = int(np.ceil(times[0] / head))
+        times, phase = np.concatenate([times[0] - head * np.arange(k, 0, -1), times]), phase + k
+    first = int(np.searchsorted(times, 0.0, side="right")) - 1  # the last beat at or before 0 s
+    times, phase = times[first:].copy(), phase - first
+    if len(times) > 2 and times[1] < 0.25 * head:
+        times, phase = times[1:].copy(), phase - 1
+    times[0] = 0.0
+    return times, phase % 4
+
+
+def tracked_song(song: Song, pm: pretty_midi.PrettyMIDI, times: np.ndarray, phase: int) -> Song:
+    """`song` re-timed onto beats `times` (float (n,) seconds, the first 0): a conductor with a
+    tempo at every beat (in whole microseconds, summed from the beats' own so no error grows),
+    a pickup bar of `phase` beats then 4/4 (the input's other tempo and meter events dropped,
+    its key and text events kept), and every event of every track at the tick of its second
+    under `pm` (the input's tempo map), at `TRACKED_TICKS_PER_BEAT` or the input's finer
+    resolution."""
+    tpq = max(song.mido.ticks_per_beat, TRACKED_TICKS_PER_BEAT)
+    micros = np.round(np.asarray(times) * 1e6).astype(np.int64)
+    tempi = np.diff(micros)
+    seconds = micros / 1e6
+    last = tempi[-1] / 1e6
+
+    def ticks_of(ticks: List[int]) -> np.ndarray:
+        t = timing.ticks_to_seconds(pm, np.asarray(ticks, dtype=np.float64))
+        beat = np.where(t <= seconds[-1], np.interp(t, seconds, np.arange(len(seconds))),
+                        len(seconds) - 1 + (t - seconds[-1]) / last)
+        return np.round(beat * tpq).astype(np.int64)
+
+    def moved(events: List[Tuple[int, mido.Message]]) -> List[Tuple[int, mido.Message]]:
+        events = [(t, m) for t, m in events if m.type not in ("set_tempo", "time_signature")]
+        new = ticks_of([t for t, _ in events]) if events else []
+        return [(int(t), m) for t, (_, m) in zip(new, events)]
+
+    changes = [0, *np.flatnonzero(np.diff(tempi) != 0) + 1]
+    conductor = [(int(i * tpq), mido.MetaMessage("set_tempo", tempo=int(tempi[i]))) for i in changes]
+    if phase:
+        conductor.append((0, mido.MetaMessage("time_signature", numerator=phase, denominator=4)))
+    conductor.append((phase * tpq, mido.MetaMessage("time_signature", numerator=4, denominator=4)))
+    conductor = sorted(moved(song.conductor) + conductor, key=lambda e: e[0])
+    retimed = mido.MidiFile(type=1, ticks_per_beat=tpq)
+    retimed.tracks.extend(to_track(moved(absolute(track))) for track in song.mido.tracks)
+    return dataclasses.replace(song, mido=retimed, conductor=conductor)
 
 
 def _quantized(song: Song, parts: List[Part], tracks: List[mido.MidiTrack], grid: timing.Grid, params: dict,
