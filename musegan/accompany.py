@@ -2,6 +2,7 @@
 
     musegan accompany INPUT.mid --exp exp/accompaniment/piano --out OUT.mid
                       [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--latents song|style|phrase]
+                      [--style-candidates N] [--phrase-candidates N] [--rests X]
                       [--binarize hard|bernoulli] [--wav] [--overwrite]
 
 1. The user's part. The file's parts are its track chunks with notes (a chunk
@@ -26,8 +27,14 @@
    ones (z_t, z_i,t: how the parts move) fresh for every phrase, so a repeated
    part is played by the same band in new ways; `song` shares the whole
    latent (a repeated part gets the same band phrase), `phrase` draws it all
-   anew each phrase. `--seed` makes a run reproducible (without it a seed is
-   drawn and printed).
+   anew each phrase. With `style`, the band is then chosen for the part
+   (`musegan.arrange`): the style that best fits the first phrases of
+   `--style-candidates`, each phrase's time-dependent latents of
+   `--phrase-candidates` to continue the phrase before (the drums holding each
+   section's groove), and instruments rest where the part thins out or a section
+   ends (`--rests`); `--style-candidates 1 --phrase-candidates 1 --rests 0` is the
+   band as drawn. `--seed` makes a run reproducible (without it a seed is drawn
+   and printed).
 4. Output, written only when everything succeeded (atomically; an existing
    OUT, OUT.png or OUT.wav needs `--overwrite`):
    OUT.mid  a type-1 file at the input's tick resolution: a conductor track
@@ -57,7 +64,8 @@ from typing import Dict, List, Optional, Tuple
 import mido
 import numpy as np
 
-from musegan import atomic
+from musegan import arrange, atomic
+from musegan.arrange import AS_DRAWN, Arranging
 from musegan.config import condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 from musegan.music import pianoroll, timing
@@ -203,29 +211,43 @@ def _has_weights(exp_dir: Path) -> bool:
             or (model.is_dir() and any(model.glob("*.index"))))
 
 
-def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, how: str,
-             mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
-    """Binarized generator output for all phrases in one batch, and load/generate seconds.
+def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, how: str, mode: str,
+             bars: Optional[np.ndarray] = None, arranging: Arranging = AS_DRAWN) -> Tuple[np.ndarray, Dict[str, float]]:
+    """The band (`band`) for all phrases, and load/generate seconds.
 
     Loading includes one warm-up call on a single phrase: TensorFlow sets up its executor on
-    the first run whatever the batch, so the batch itself is timed as generation alone.
+    the first run whatever the batch, so the band itself is timed as generation alone.
     """
     t0 = time.perf_counter()
     with quiet_stderr():
         from musegan.generate import Generator
-        from musegan.music.notes import to_notes
 
         gen = Generator(exp_dir, batch_size=min(max(1, len(conditions)), MAX_BATCH))
         try:
-            z = latents(rng, len(conditions), gen.model.params, how)
             t_warm = time.perf_counter()
-            gen(z[:1], conditions[:1])
+            gen(np.zeros((1, gen.latent_size), np.float32), conditions[:1])
             t1 = time.perf_counter()
-            raw = gen(z, conditions)
+            x = band(gen, conditions, bars, rng, how, mode, arranging)
             t2 = time.perf_counter()
         finally:
             gen.close()
-    return to_notes(raw, gen.params, mode, rng), {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
+    return x, {"load_s": t1 - t0, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
+
+
+def band(gen, conditions: np.ndarray, bars: Optional[np.ndarray], rng: np.random.Generator, how: str = "style",
+         mode: str = "hard", arranging: Arranging = AS_DRAWN) -> np.ndarray:
+    """Bool `(n_phrases, n_bars, n_steps, n_pitches, n_tracks)`: the loaded generator `gen`'s
+    band for the user's phrases `conditions` lying at `bars` (`Layout.bars`; None: one run
+    of phrases), latents drawn by `latents(how)` and, for `style`, chosen as `arranging`
+    says (`musegan.arrange`), binarized by `mode`, with `arranging.rests`."""
+    from musegan.music.notes import to_notes
+
+    if bars is None:
+        bars = np.arange(conditions.shape[0] * conditions.shape[1]).reshape(conditions.shape[:2])
+    z = latents(rng, len(conditions), gen.params, how)
+    raw = arrange.play_song(gen, z, conditions, bars, gen.params, rng, arranging, how)
+    x = to_notes(raw, gen.params, mode, rng)
+    return arrange.rest(x, conditions, bars, gen.params, arranging.rests)
 
 
 def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:
@@ -255,8 +277,10 @@ def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
 
 def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
               seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
-              wav: bool = False, overwrite: bool = False, log=print, warn=None) -> dict:
-    """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring).
+              wav: bool = False, overwrite: bool = False, log=print, warn=None,
+              arranging: Arranging = Arranging()) -> dict:
+    """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring);
+    `arranging` chooses the band (`musegan.arrange`; `AS_DRAWN`: the latents as drawn).
     Returns a summary: bars, phrases, parts, seed, paths and timings."""
     warn = warn or (lambda line: print(f"musegan accompany: warning: {line}", file=sys.stderr))
     timings = {}
@@ -267,6 +291,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
         raise UsageError(f"--out {out}: must name a .mid file (OUT.png is written beside it)")
     if latent not in LATENTS:
         raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
+    arranging.check()
     if input_path.exists() and out.exists() and input_path.resolve() == out.resolve():
         raise UsageError(f"--out {out}: would replace the input file")
     paths = _outputs(out, wav)
@@ -299,7 +324,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
     if seed is None:
         seed = secrets.randbelow(2 ** 31)
     rng = np.random.default_rng(seed)
-    x, t = generate(exp_dir, r.conditions, rng, latent, mode)
+    x, t = generate(exp_dir, r.conditions, rng, latent, mode, r.layout.bars, arranging)
     timings.update(t)
     t_write = time.perf_counter()
 
@@ -335,7 +360,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
              f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
     log(f"{input_path}: your part {r.label} as {condition}; {r.song_bars} bars, {tempo}")
     log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
-        f"phrases of {n_bars} bars, {LATENTS[latent]}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
+        f"phrases of {n_bars} bars, {LATENTS[latent]}{arranging.summary(latent)}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings}
