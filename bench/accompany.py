@@ -96,7 +96,7 @@ def phases(exp: Path, song: Path, out: Path, repeats: int) -> dict:
     summary = accompany.accompany(song, exp, out, seed=0, overwrite=True, log=lambda *a: None)
     # The same batch again on a loaded model (what generate_s measures, repeated).
     from musegan.config import load_experiment
-    from musegan.music.midi import song_grid  # noqa: F401
+    from musegan.music.timing import song_grid  # noqa: F401
 
     gen = Generator(exp, batch_size=summary["phrases"])
     rng = np.random.default_rng(0)
