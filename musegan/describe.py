@@ -12,15 +12,17 @@ original song (`--reference`), notes whose pitch class any pitched track of the 
 sounds in that bar ("in the song's harmony": the parts the model never saw).
 
 Continuity, over consecutive phrases of the model's `n_bars` bars (the file's bars taken
-in order from its first): how alike the drum patterns are (drum onsets on a grid of 16th
-notes from each downbeat, each drum sound apart) and the band's rhythm (the pitched generated tracks'
+in order from its first): how alike the drum patterns are (drum onsets on a grid of
+16ths of the bar, each drum sound apart) and the band's rhythm (the pitched generated tracks'
 onsets on that grid, track by track), as cosine similarity (`musegan.arrange`'s
 measures; phrases with a silent pattern left out); the silent bars of each track are in
 the table. Given the original song, its own parts of the generated tracks' families get
 the same table and figures, against the same given part.
 
-Bars are the file's own (its meters and tempo map, as `accompany` kept them); lengths
-are in ticks, so tempo changes do not bend them.
+Bars are those `accompany` played on: the file's own (its meters and tempo map, as
+`accompany` kept them), moved onto its notes where they are displaced from the written
+grid (`timing.song_grid`, the config's `align_to_grid`), as in songs re-timed to a
+recording; lengths are in ticks, so tempo changes do not bend them.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,7 @@ import numpy as np
 import pretty_midi
 
 from musegan.arrange import similarity
-from musegan.music import midi
+from musegan.music import midi, timing
 from musegan.config import condition_index, load_experiment
 from musegan.errors import DataError, UsageError
 
@@ -62,8 +64,9 @@ class Tally:
     in_song: List[bool] = field(default_factory=list)
 
 
-def read_band(path: Path, params: dict) -> Band:
-    """The tracks of `path`, a file of `musegan accompany` with the conditional model of `params`.
+def read_band(path: Path, params: dict, config: dict) -> Band:
+    """The tracks of `path`, a file of `musegan accompany` with the conditional model of
+    `params` and `config`, on the bars `accompany` played on (`timing.song_grid`).
 
     The file holds, after its conductor track, the params' tracks in order with the
     user's part (one or more track chunks) in the condition's place."""
@@ -90,8 +93,11 @@ def read_band(path: Path, params: dict) -> Band:
         generated.setdefault(names[t], pretty_midi.Instrument(params["programs"][t], params["is_drums"][t], names[t]))
     if not given:
         raise DataError(f"{path}: the given part ({n_given} track(s) from track {1 + c}) has no notes")
-    end = pm.time_to_tick(pm.get_end_time())
-    bar_ticks = np.array([pm.time_to_tick(t) for t in pm.get_downbeats()] + [end + 1])
+    # The song's grid as `accompany` made it, moved onto displaced notes: the band's notes lie
+    # on its ticks, rounded as `accompany` rounded them.
+    grid = timing.song_grid(pm, params["beat_resolution"], align=config["collect"]["align_to_grid"])
+    bounds = grid.step_times[np.append(grid.bar_starts, grid.n_steps)]
+    bar_ticks = np.round(timing.seconds_to_ticks(pm, bounds)).astype(np.int64)
     starts = np.sort([pm.time_to_tick(n.start) for n in given])
     pcs = None if params["is_drums"][c] else pitch_classes_by_bar(given, pm, bar_ticks)
     return Band(path, pm, generated, bar_ticks, starts, pcs)
@@ -163,15 +169,13 @@ class Continuity:
 
 def sixteenths_of(notes: Sequence[Note], pm: pretty_midi.PrettyMIDI, bar_ticks: np.ndarray, n_keys: int,
                   by_pitch: bool = False) -> np.ndarray:
-    """Bool `(n_bars, 16, n_keys)`: in which 16th note from its downbeat (the 16th of a bar of
-    4/4; later notes of a longer bar count in the last) each note starts in its bar, by pitch
-    (`by_pitch`) or in key 0."""
+    """Bool `(n_bars, 16, n_keys)`: in which 16th of its bar (the bar cut in 16 equal parts,
+    half a tick of slack for rounding) each note starts, by pitch (`by_pitch`) or in key 0."""
     out = np.zeros((len(bar_ticks) - 1, 16, n_keys), dtype=bool)
-    sixteenth = pm.resolution / 4
     for note in notes:
         start = pm.time_to_tick(note.start)
         b = min(max(int(np.searchsorted(bar_ticks, start, side="right")) - 1, 0), len(out) - 1)
-        position = int((start - bar_ticks[b]) // sixteenth)
+        position = int((start - bar_ticks[b] + 0.5) * 16 // max(bar_ticks[b + 1] - bar_ticks[b], 1))
         out[b, min(max(position, 0), 15), note.pitch if by_pitch else 0] = True
     return out
 
@@ -284,7 +288,7 @@ def describe(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = N
     index = song_index(reference_dir) if reference_dir is not None else None
     song_notes: Dict[Path, List[Note]] = {}
     for path in paths:
-        band = read_band(Path(path), params)
+        band = read_band(Path(path), params, config)
         ref_path = find_reference(Path(path), reference, index, reference_dir)
         ref = None
         if ref_path is not None:
