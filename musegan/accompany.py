@@ -236,10 +236,11 @@ def generate(exp_dir: Path, conditions: np.ndarray, rng: np.random.Generator, ho
 
 def band(gen, conditions: np.ndarray, bars: Optional[np.ndarray], rng: np.random.Generator, how: str = "style",
          mode: str = "hard", arranging: Arranging = AS_DRAWN) -> np.ndarray:
-    """Bool `(n_phrases, n_bars, n_steps, n_pitches, n_tracks)`: the loaded generator `gen`'s
-    band for the user's phrases `conditions` lying at `bars` (`Layout.bars`; None: one run
-    of phrases), latents drawn by `latents(how)` and, for `style`, chosen as `arranging`
-    says (`musegan.arrange`), binarized by `mode`, with `arranging.rests`."""
+    """Bool `(n_phrases, n_bars, n_steps, n_pitches, n_tracks)`: the band the loaded generator
+    `gen` (`musegan.generate.Generator`) plays to the user's phrases `conditions` lying at
+    `bars` (`Layout.bars`; None: one run of phrases), latents drawn by `latents(how)` and,
+    for `style`, chosen as `arranging` says (`musegan.arrange`), binarized by `mode`, with
+    `arranging.rests`."""
     from musegan.music.notes import to_notes
 
     if bars is None:
@@ -360,7 +361,8 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
              f"{len(tempos)} tempos {min(tempos):g}-{max(tempos):g} bpm" if tempos else "120 bpm")
     log(f"{input_path}: your part {r.label} as {condition}; {r.song_bars} bars, {tempo}")
     log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
-        f"phrases of {n_bars} bars, {LATENTS[latent]}{arranging.summary(latent)}, {mode} binarization, seed {seed}) in {timings['generate_s']:.2f} s")
+        f"phrases of {n_bars} bars, {LATENTS[latent]}{arranging.summary(latent)}, {mode} binarization, "
+        f"seed {seed}) in {timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings}

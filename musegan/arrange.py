@@ -78,7 +78,7 @@ class Arranging:
     """How `musegan accompany` chooses the band: style candidates, phrase candidates (1 each:
     as drawn) and rests (a multiple of the data's share of silent bars; 0: none)."""
 
-    style_candidates: int = 8
+    style_candidates: int = 16
     phrase_candidates: int = 4
     rests: float = 1.0
 
@@ -89,12 +89,13 @@ class Arranging:
             raise UsageError(f"--phrase-candidates {self.phrase_candidates}: must be at least 1")
         if not 0 <= self.rests <= MAX_RESTS:
             raise UsageError(f"--rests {self.rests:g}: must be between 0 (the band plays every bar) and "
-                             f"{MAX_RESTS:g} ({MAX_RESTS:g} times as many silent bars as the songs the model learned from)")
+                             f"{MAX_RESTS:g} ({MAX_RESTS:g} times as many silent bars as the songs the model "
+                             "learned from)")
         return self
 
     def summary(self, how: str) -> str:
         """What `musegan accompany` says of it after the latents' description (`how`), e.g.
-        ' (the style the best of 8, each phrase of 4, the drums holding each section's
+        ' (the style the best of 16, each phrase of 4, the drums holding each section's
         groove), rests x1'."""
         chosen = []
         if how == "style" and self.style_candidates > 1:
@@ -425,8 +426,17 @@ def rest_bars(x: np.ndarray, given: np.ndarray, bars: np.ndarray, params: dict, 
 
 def rest(x: np.ndarray, given: np.ndarray, bars: np.ndarray, params: dict, rests: float) -> np.ndarray:
     """The band phrases `x` (bool `(n, n_bars, n_steps, n_pitches, n_tracks)`) with the
-    `rest_bars` silent: a note held into a rest bar ends at its bar line."""
+    `rest_bars` silent. A pitched note held into a rest bar loses its step before the bar line,
+    as `accompany.band_roll` does before unaccompanied bars: written out
+    (`pianoroll.roll_to_tracks` gives every note one step more) it ends at the bar line."""
     quiet = rest_bars(x, given, bars, params, rests)
     if not quiet.any():
         return x
-    return x & ~quiet[:, :, None, None, :]
+    x = x & ~quiet[:, :, None, None, :]
+    flat_bars, flat_quiet = bars.ravel(), quiet.reshape(-1, quiet.shape[-1])
+    before = np.flatnonzero(flat_bars[1:] == flat_bars[:-1] + 1)  # bar i is followed by bar i + 1
+    n_bars = bars.shape[1]
+    for t in np.flatnonzero(~np.asarray(params["is_drums"])):
+        for i in before[flat_quiet[before + 1, t] & ~flat_quiet[before, t]]:
+            x[i // n_bars, i % n_bars, -1, :, t] = False
+    return x

@@ -247,10 +247,12 @@ def _parser() -> argparse.ArgumentParser:
                         "parts move; song repeats one latent; phrase draws all anew")
     p.add_argument("--style-candidates", type=int, default=Arranging.style_candidates, metavar="N",
                    help="with --latents style: the band's style is the one of N that best fits your first phrases "
-                        "(fit, a texture like the training songs', a steady groove); 1 = the one drawn (default %(default)s)")
+                        "(fit, a texture like the training songs', a steady groove); "
+                        "1 = the one drawn (default %(default)s)")
     p.add_argument("--phrase-candidates", type=int, default=Arranging.phrase_candidates, metavar="N",
                    help="with --latents style: each phrase is the one of N that best continues the phrase before "
-                        "(or the one it repeats) while fitting yours; 1 = the one drawn (default %(default)s)")
+                        "(or the one it repeats) while fitting yours, the drums holding each section's groove; "
+                        "1 = the one drawn (default %(default)s)")
     p.add_argument("--rests", type=float, default=Arranging.rests, metavar="X",
                    help="instruments drop out where your part thins out or a section ends, until each rests in X "
                         "times the share of bars it rests in the training songs (about 6%% for bass); "

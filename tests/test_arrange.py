@@ -77,8 +77,14 @@ def test_rests_where_the_part_thins_out_up_to_the_data_share():
     assert where[2] == [5, 9, 13]  # Guitar: 7 wanted, but only 3 bars are thinner than usual
     assert np.flatnonzero(arrange.rest_bars(x, given, bars, PARAMS, 3.0)[..., 3].ravel()).tolist() == [5, 9, 13]
     assert not arrange.rest_bars(x, given, bars, PARAMS, 0.0).any()
-    rested = arrange.rest(x, given, bars, PARAMS, 1.0)
-    assert not rested[1, 1, ..., 3].any() and rested[1, 0, ..., 3].any() and np.array_equal(rested[..., 1], x[..., 1])
+    held = x.copy()
+    held[1, 0, 40:, 30, 3] = held[1, 1, :6, 30, 3] = True  # a bass note held into bar 5
+    held[1, 0, 40:, 30, 0] = True  # and a drum roll up to it
+    rested = arrange.rest(held, given, bars, PARAMS, 1.0)
+    assert not rested[1, 1, ..., 3].any() and rested[1, 0, ..., 3].any()
+    assert rested[1, 0, 40:47, 30, 3].all() and not rested[1, 0, 47, 30, 3]  # ends a step before the rest
+    assert rested[1, 0, 47, 30, 0]  # drum hits are not held notes
+    assert np.array_equal(rested[..., 1], x[..., 1]) and not rested[2, 1, ..., 3].any()  # bar 9
     # A section's end counts; the song's last bar never, silent as the part is there.
     given[5:, :, :, 47] = given[5:, :, :, 40]
     given[5:, :, :, 40] = False
@@ -89,13 +95,13 @@ def test_rests_where_the_part_thins_out_up_to_the_data_share():
 
 
 def test_arranging_is_checked():
-    assert Arranging().check() == Arranging(8, 4, 1.0)
+    assert Arranging().check() == Arranging(16, 4, 1.0)
     for bad, match in (((0, 8, 1), "--style-candidates 0"), ((8, 0, 1), "--phrase-candidates 0"),
                        ((8, 8, -1), "--rests -1"), ((8, 8, 4), "--rests 4")):
         with pytest.raises(UsageError, match=match):
             Arranging(*bad).check()
     assert AS_DRAWN.summary("style") == ""
-    assert Arranging().summary("style") == (" (the style the best of 8, each phrase of 4, the drums holding each "
+    assert Arranging().summary("style") == (" (the style the best of 16, each phrase of 4, the drums holding each "
                                             "section's groove), rests x1")
     assert Arranging().summary("song") == ", rests x1"
 

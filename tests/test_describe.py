@@ -101,7 +101,8 @@ def test_continuity_of_consecutive_phrases_for_the_band_and_the_song(tmp_path):
     # of each bar, then beat 1 only; the bass beat 1 throughout; the strings rest.
     beats = range(32)
     drums = dict(drum=True, name="Drums", notes=[(36, b, b + 0.25) for b in beats])
-    guitar = dict(program=25, name="Guitar", notes=[(64, b, b + 1) for b in beats if b % 4 == 0 or (b < 16 and b % 4 == 2)])
+    guitar = dict(program=25, name="Guitar",
+                  notes=[(64, b, b + 1) for b in beats if b % 4 == 0 or (b < 16 and b % 4 == 2)])
     bass = dict(program=33, name="Bass", notes=[(36, b, b + 1) for b in beats if b % 4 == 0])
     piano = {"name": "My piano", "notes": [(60, b, b + 1) for b in beats]}
     path = write_midi(tmp_path / "band.mid", [drums, piano, guitar, bass, dict(program=48, name="Strings", notes=[])])
