@@ -4,6 +4,7 @@
                       [--track INDEX|NAME|FAMILY[,...]] [--seed N] [--latents song|style|phrase]
                       [--beats auto|file|notes] [--meter auto|4/4] [--downbeat-shift BEATS]
                       [--band NAME[,...]]
+                      [--style-candidates N] [--phrase-candidates N] [--rests X]
                       [--binarize hard|bernoulli] [--wav] [--overwrite]
     musegan accompany FOLDER --exp EXP --out OUT_FOLDER [same options]
 
@@ -40,8 +41,14 @@
    ones (z_t, z_i,t: how the parts move) fresh for every phrase, so a repeated
    part is played by the same band in new ways; `song` shares the whole
    latent (a repeated part gets the same band phrase), `phrase` draws it all
-   anew each phrase. `--seed` makes a run reproducible (without it a seed is
-   drawn and printed).
+   anew each phrase. With `style`, the band is then chosen for the part
+   (`musegan.arrange`): the style that best fits the first phrases of
+   `--style-candidates`, each phrase's time-dependent latents of
+   `--phrase-candidates` to continue the phrase before (the drums holding each
+   section's groove), and instruments rest where the part thins out or a section
+   ends (`--rests`); `--style-candidates 1 --phrase-candidates 1 --rests 0` is the
+   band as drawn. `--seed` makes a run reproducible (without it a seed is drawn
+   and printed).
 4. Output, written only when everything succeeded (atomically; an existing
    OUT, OUT.png or OUT.wav needs `--overwrite`):
    OUT.mid  a type-1 file at the input's tick resolution (at least 480 where
@@ -83,7 +90,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import mido
 import numpy as np
 
-from musegan import atomic
+from musegan import arrange, atomic
+from musegan.arrange import AS_DRAWN, Arranging
 from musegan.config import BAND_TEXT, condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 from musegan.music import meter, midi, pianoroll, timing
@@ -129,24 +137,37 @@ class LoadedGenerator:
         self.gen.close()
 
 
-def generate(model: LoadedGenerator, conditions: np.ndarray, rng: np.random.Generator, how: str,
-             mode: str) -> Tuple[np.ndarray, Dict[str, float]]:
-    """Binarized generator output for all phrases of a song in one batch, and its timings
-    (load and warm-up seconds are counted once, at the first song)."""
-    from musegan.music.notes import to_notes
-
+def generate(model: LoadedGenerator, conditions: np.ndarray, rng: np.random.Generator, how: str, mode: str,
+             bars: Optional[np.ndarray] = None, arranging: Arranging = AS_DRAWN) -> Tuple[np.ndarray, Dict[str, float]]:
+    """The band (`play_band`) for all phrases of a song, and its timings (load and warm-up
+    seconds are counted once, at the first song)."""
     with quiet_stderr():
-        z = latents(rng, len(conditions), model.gen.model.params, how)
         t_warm = time.perf_counter()
         if not model.warm:
-            model.gen(z[:1], conditions[:1])
+            model.gen(np.zeros((1, model.gen.latent_size), np.float32), conditions[:1])
             model.warm = True
         t1 = time.perf_counter()
-        raw = model.gen(z, conditions)
+        x = play_band(model.gen, conditions, bars, rng, how, mode, arranging)
         t2 = time.perf_counter()
     load_s, model.load_s = model.load_s, 0.0
-    return to_notes(raw, model.gen.params, mode, rng), {"load_s": load_s + t1 - t_warm, "warmup_s": t1 - t_warm,
-                                                        "generate_s": t2 - t1}
+    return x, {"load_s": load_s + t1 - t_warm, "warmup_s": t1 - t_warm, "generate_s": t2 - t1}
+
+
+def play_band(gen, conditions: np.ndarray, bars: Optional[np.ndarray], rng: np.random.Generator, how: str = "style",
+              mode: str = "hard", arranging: Arranging = AS_DRAWN) -> np.ndarray:
+    """Bool `(n_phrases, n_bars, n_steps, n_pitches, n_tracks)`: the band the loaded generator
+    `gen` (`musegan.generate.Generator`) plays to the user's phrases `conditions` lying at
+    `bars` (`Layout.bars`; None: one run of phrases), latents drawn by `latents(how)` and,
+    for `style`, chosen as `arranging` says (`musegan.arrange`), binarized by `mode`, with
+    `arranging.rests`."""
+    from musegan.music.notes import to_notes
+
+    if bars is None:
+        bars = np.arange(conditions.shape[0] * conditions.shape[1]).reshape(conditions.shape[:2])
+    z = latents(rng, len(conditions), gen.params, how)
+    raw = arrange.play_song(gen, z, conditions, bars, gen.params, rng, arranging, how)
+    x = to_notes(raw, gen.params, mode, rng)
+    return arrange.rest(x, conditions, bars, gen.params, arranging.rests)
 
 
 def latents(rng: np.random.Generator, n: int, params: dict, how: str = "style") -> np.ndarray:
@@ -181,17 +202,19 @@ class Options:
     shift: int
     beats: str  # `reading.BEATS`: the file's grid, or beats tracked from the notes
     band: List[int]  # the generated tracks written (`--band`)
+    arranging: Arranging  # how the band is chosen (`musegan.arrange`)
     config: dict = field(repr=False)
     params: dict = field(repr=False)
 
 
 def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_mode, shift, band,
-             beats_mode: str = "auto") -> Options:
+             beats_mode: str = "auto", arranging: Arranging = AS_DRAWN) -> Options:
     """Check the options and the experiment, without TensorFlow."""
     if latent not in LATENTS:
         raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
     meter.check_meter(meter_mode)
     check_beats(beats_mode)
+    arranging.check()
     if wav:
         import importlib.util
 
@@ -207,8 +230,8 @@ def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_m
                               f"`musegan train {exp_dir}`")
     keep = band_tracks(band, params["track_names"], condition_index(params))
     return Options(exp_dir=exp_dir, track=track, latent=latent, mode=binarization or config["binarize"], wav=wav,
-                   overwrite=overwrite, meter=meter_mode, shift=int(shift), beats=beats_mode, band=keep, config=config,
-                   params=params)
+                   overwrite=overwrite, meter=meter_mode, shift=int(shift), beats=beats_mode, band=keep,
+                   arranging=arranging, config=config, params=params)
 
 
 def _outputs(out: Path, wav: bool) -> Dict[str, Path]:
@@ -244,17 +267,19 @@ def band_tracks(band: Optional[Sequence[str]], names: Sequence[str], condition: 
 def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] = None,
               seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
               wav: bool = False, overwrite: bool = False, meter_mode: str = "auto", shift: int = 0,
-              band: Optional[Sequence[str]] = None, log=print, warn=None, beats_mode: str = "auto") -> dict:
+              band: Optional[Sequence[str]] = None, log=print, warn=None, beats_mode: str = "auto",
+              arranging: Arranging = Arranging()) -> dict:
     """Accompany `input_path` with `exp_dir`'s model into `out` (see the module docstring),
-    keeping the generated tracks `band` names (default all); a folder `input_path` goes to
-    `accompany_folder`. Returns a summary: bars, phrases, parts, seed, paths, timings and the
-    band's track names."""
+    keeping the generated tracks `band` names (default all), the band chosen as `arranging`
+    says (`musegan.arrange`; `AS_DRAWN`: the latents as drawn); a folder `input_path` goes
+    to `accompany_folder`. Returns a summary: bars, phrases, parts, seed, paths, timings and
+    the band's track names."""
     warn = warn or (lambda line: print(f"musegan accompany: warning: {line}", file=sys.stderr))
     input_path, exp_dir, out = Path(input_path), Path(exp_dir), Path(out)
     if input_path.is_dir():
         return accompany_folder(input_path, exp_dir, out, track=track, seed=seed, latent=latent,
                                 binarization=binarization, wav=wav, overwrite=overwrite, meter_mode=meter_mode,
-                                shift=shift, band=band, log=log, beats_mode=beats_mode)
+                                shift=shift, band=band, log=log, beats_mode=beats_mode, arranging=arranging)
     t_start = time.perf_counter()
     # --- arguments and outputs: answered before anything heavy
     if out.suffix.lower() not in MIDI_SUFFIXES:
@@ -263,7 +288,8 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
         raise UsageError(f"--out {out}: would replace the input file")
     for path in _outputs(out, wav).values():
         atomic.check_writable(path, overwrite)
-    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band, beats_mode)
+    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band, beats_mode,
+                 arranging)
     r = read_input(input_path, track, o.params, o.config, warn, o.meter, o.shift, o.beats)
     read_s = time.perf_counter() - t_start
     model = LoadedGenerator(exp_dir, batch_size=min(max(1, len(r.conditions)), MAX_BATCH))
@@ -284,7 +310,7 @@ def _play(r: Reading, model: LoadedGenerator, o: Options, input_path: Path, out:
     if seed is None:
         seed = secrets.randbelow(2 ** 31)
     rng = np.random.default_rng(seed)
-    x, t = generate(model, r.conditions, rng, o.latent, o.mode)
+    x, t = generate(model, r.conditions, rng, o.latent, o.mode, r.layout.bars, o.arranging)
     timings.update(t)
     t_write = time.perf_counter()
 
@@ -323,8 +349,8 @@ def _play(r: Reading, model: LoadedGenerator, o: Options, input_path: Path, out:
     accompanied = int((r.layout.bars >= 0).sum())
     log(f"{input_path}: your part {r.label} as {names[c]}; {r.song_bars} bars, {r.tempo}")
     log(f"generated {', '.join(names[t] for t in generated)} for {accompanied} bars ({len(r.layout.bars)} "
-        f"phrases of {n_bars} bars, {LATENTS[o.latent]}, {o.mode} binarization, seed {seed}) in "
-        f"{timings['generate_s']:.2f} s")
+        f"phrases of {n_bars} bars, {LATENTS[o.latent]}{o.arranging.summary(o.latent)}, {o.mode} binarization, "
+        f"seed {seed}) in {timings['generate_s']:.2f} s")
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     return {"bars": r.song_bars, "accompanied_bars": accompanied, "phrases": len(r.layout.bars),
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings,
@@ -409,7 +435,8 @@ def _refusal(path: Path, e: Exception) -> Tuple[str, str]:
 def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional[str] = None,
                      seed: Optional[int] = None, latent: str = "style", binarization: Optional[str] = None,
                      wav: bool = False, overwrite: bool = False, meter_mode: str = "auto", shift: int = 0,
-                     band: Optional[Sequence[str]] = None, log=print, beats_mode: str = "auto") -> dict:
+                     band: Optional[Sequence[str]] = None, log=print, beats_mode: str = "auto",
+                     arranging: Arranging = Arranging()) -> dict:
     """Accompany every MIDI file below `in_dir` into `out_dir` at the same relative path.
 
     The model is loaded once, at the first file that reaches generation; every file gets
@@ -422,7 +449,8 @@ def accompany_folder(in_dir: Path, exp_dir: Path, out_dir: Path, track: Optional
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if out_dir.suffix.lower() in MIDI_SUFFIXES or out_dir.is_file():
         raise UsageError(f"--out {out_dir}: with a folder to accompany, --out names a folder for the results")
-    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band, beats_mode)
+    o = _options(exp_dir, track, latent, binarization, wav, overwrite, meter_mode, shift, band, beats_mode,
+                 arranging)
     inside = out_dir.resolve()
     files = sorted((p for p in in_dir.rglob("*") if p.suffix.lower() in midi.MIDI_SUFFIXES and p.is_file()
                     and inside not in p.resolve().parents), key=lambda p: p.relative_to(in_dir).as_posix())

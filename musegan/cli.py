@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from musegan.arrange import Arranging
 from musegan.errors import MuseganError
 from musegan.nets.spec import LATENTS
 from musegan.runtime import quiet_stderr, select_device
@@ -100,7 +101,9 @@ def _accompany(a) -> None:
 
     accompany(a.input, a.exp, a.out, track=a.track, seed=a.seed, latent=a.latents, binarization=a.binarize,
               wav=a.wav, overwrite=a.overwrite, band=a.band.split(",") if a.band is not None else None,
-              meter_mode=a.meter, shift=a.downbeat_shift, beats_mode=a.beats)
+              meter_mode=a.meter, shift=a.downbeat_shift, beats_mode=a.beats,
+              arranging=Arranging(a.style_candidates, a.phrase_candidates, a.rests))
+
 
 
 def _app(a) -> None:
@@ -285,6 +288,18 @@ def _parser() -> argparse.ArgumentParser:
                         "parts move; song repeats one latent; phrase draws all anew")
     p.add_argument("--band", default=None, metavar="NAME[,NAME...]",
                    help="only these generated tracks, e.g. drums,bass (default: all the model writes)")
+    p.add_argument("--style-candidates", type=int, default=Arranging.style_candidates, metavar="N",
+                   help="with --latents style: the band's style is the one of N that best fits your first phrases "
+                        "(fit, a texture like the training songs', a steady groove); "
+                        "1 = the one drawn (default %(default)s)")
+    p.add_argument("--phrase-candidates", type=int, default=Arranging.phrase_candidates, metavar="N",
+                   help="with --latents style: each phrase is the one of N that best continues the phrase before "
+                        "(or the one it repeats) while fitting yours, the drums holding each section's groove; "
+                        "1 = the one drawn (default %(default)s)")
+    p.add_argument("--rests", type=float, default=Arranging.rests, metavar="X",
+                   help="instruments drop out where your part thins out or a section ends, until each rests in X "
+                        "times the share of bars it rests in the training songs (about 6%% for bass); "
+                        "2 = a sparser band, 0 = they play every bar (default %(default)s)")
     p.add_argument("--binarize", choices=("hard", "bernoulli"), default=None)
     p.add_argument("--wav", action="store_true", help="also render OUT.wav")
     p.add_argument("--overwrite", action="store_true")

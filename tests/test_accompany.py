@@ -346,3 +346,24 @@ def test_cli_refuses_existing_output(exp, tmp_path):
     proc = cli(inp, "--exp", exp, "--out", out)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--overwrite" in proc.stderr
     assert out.read_bytes() == b"mine" and not out.with_suffix(".png").exists()
+
+
+def test_cli_arranging_options_and_the_band_as_drawn(exp, tmp_path):
+    from musegan.arrange import AS_DRAWN, Arranging
+
+    inp = write_song(tmp_path / "in.mid", [piano(12, name="Piano")])
+    run(exp, inp, tmp_path / "drawn.mid", seed=4, arranging=AS_DRAWN)
+    run(exp, inp, tmp_path / "default.mid", seed=4)
+    run(exp, inp, tmp_path / "sparse.mid", seed=4, arranging=Arranging(rests=3))
+    assert (tmp_path / "default.mid").read_bytes() != (tmp_path / "drawn.mid").read_bytes()
+    assert (tmp_path / "sparse.mid").read_bytes() != (tmp_path / "default.mid").read_bytes()
+    out = tmp_path / "outs" / "out.mid"
+    out.parent.mkdir()
+    proc = cli(inp, "--exp", exp, "--out", out, "--seed", 4, "--style-candidates", 1, "--phrase-candidates", 1,
+               "--rests", 0)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == (tmp_path / "drawn.mid").read_bytes()
+    assert "the style the best" not in proc.stdout and "rests" not in proc.stdout
+    out.unlink(), out.with_suffix(".png").unlink()
+    for option, value in (("--style-candidates", 0), ("--phrase-candidates", -1), ("--rests", 5)):
+        _assert_one_line_error(cli(inp, "--exp", exp, "--out", out, option, value), out, 2, f"{option} {value}")

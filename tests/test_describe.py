@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import write_midi
@@ -30,7 +31,8 @@ def band_file(path: Path, piano=({"name": "My piano", "notes": C + F},), guitar=
 
 def test_figures_of_a_known_band(tmp_path):
     rows, about = describe([band_file(tmp_path / "band.mid")], PIANO)
-    assert about == {"bars": 4, "given_pitch_classes": 3.0}
+    assert about == {"bars": 4, "given_pitch_classes": 3.0,  # one phrase: nothing to continue
+                     "continuity": {"band": {"drums": None, "rhythm": None}}}
     g = rows["Guitar"]
     assert g["notes_per_bar"] == 1.0 and g["median_16ths"] == pytest.approx(2.0)
     assert g["silent_bars"] == 25.0 and g["pitch_classes"] == pytest.approx(4 / 3)
@@ -78,6 +80,7 @@ def test_cli_prints_the_table_and_one_line_errors(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert "| Guitar | 1.0 | 2.00 | 25 | 1.3 | 75 | 50 |" in ok.stdout
     assert "random pitch is in the given harmony 25% of the time" in ok.stdout
+    assert "| the band | – | – |" in ok.stdout  # a single phrase has none before it
     bad = run(tmp_path / "missing.mid", "--exp", PIANO)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "missing.mid" in bad.stderr
@@ -91,3 +94,28 @@ def test_a_silent_generated_track_is_all_rests(tmp_path):
     rows, _ = describe([silent], PIANO)
     assert rows["Strings"]["notes_per_bar"] == 0.0 and rows["Strings"]["silent_bars"] == 100.0
     assert rows["Strings"]["in_given_harmony"] is None and rows["Guitar"]["in_given_harmony"] == 75.0
+
+
+def test_continuity_of_consecutive_phrases_for_the_band_and_the_song(tmp_path):
+    # Eight bars: two 4-bar phrases. The drums keep one pattern; the guitar plays beats 1 and 3
+    # of each bar, then beat 1 only; the bass beat 1 throughout; the strings rest.
+    beats = range(32)
+    drums = dict(drum=True, name="Drums", notes=[(36, b, b + 0.25) for b in beats])
+    guitar = dict(program=25, name="Guitar",
+                  notes=[(64, b, b + 1) for b in beats if b % 4 == 0 or (b < 16 and b % 4 == 2)])
+    bass = dict(program=33, name="Bass", notes=[(36, b, b + 1) for b in beats if b % 4 == 0])
+    piano = {"name": "My piano", "notes": [(60, b, b + 1) for b in beats]}
+    path = write_midi(tmp_path / "band.mid", [drums, piano, guitar, bass, dict(program=48, name="Strings", notes=[])])
+    rows, about = describe([path], PIANO)
+    assert about["continuity"]["band"]["drums"] == pytest.approx(1.0)
+    # rhythm (Guitar, Bass on a 16th grid): 8 + 4 onsets, then 4 + 4; 8 shared: 8 / sqrt(12 * 8)
+    assert about["continuity"]["band"]["rhythm"] == pytest.approx(8 / np.sqrt(96))
+    assert rows["Strings"]["silent_bars"] == 100.0
+    # The song's own drummer plays the beats, then the off-beats: nothing alike; it has no guitar,
+    # bass or strings: no rhythm to compare.
+    own = dict(drum=True, name="Kit", notes=[(36, b + 0.5 * (b >= 16), b + 0.5 * (b >= 16) + 0.25) for b in beats])
+    write_midi(tmp_path / "song.mid", [own, piano])
+    rows, about = describe([path], PIANO, reference=tmp_path / "song.mid")
+    assert about["continuity"]["song"] == {"drums": 0.0, "rhythm": None}
+    assert about["song_rows"]["Drums"]["notes_per_bar"] == 4.0 and about["song_rows"]["Guitar"]["silent_bars"] == 100.0
+    assert about["song_rows"]["Drums"]["with_given_onsets"] == 50.0  # the off-beats start with no piano note
