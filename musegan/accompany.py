@@ -95,8 +95,7 @@ from musegan.arrange import AS_DRAWN, Arranging
 from musegan.config import BAND_TEXT, condition_index, load_experiment
 from musegan.errors import CheckpointError, DataError, MuseganError, UsageError
 from musegan.music import meter, midi, pianoroll, timing
-from musegan.music.reading import Reading, check_beats, read_input
-from musegan.music.song import absolute, to_track
+from musegan.music.reading import Reading, check_beats, marked_bars, read_input
 from musegan.nets.spec import LATENTS, latent_size, latent_slices
 from musegan.runtime import duration, quiet_stderr
 
@@ -324,7 +323,7 @@ def _play(r: Reading, model: LoadedGenerator, o: Options, input_path: Path, out:
     sub = {**params, **{k: [params[k][t] for t in generated] for k in ("track_names", "programs", "is_drums")}}
     written = dict(zip(generated, pianoroll.roll_to_tracks(full[..., generated], sub, step_ticks, channels=free)))
     result = mido.MidiFile(type=1, ticks_per_beat=r.song.mido.ticks_per_beat)
-    conductor = _marked_bars(r, step_ticks) if r.bars.regrouped else r.tracks[0]
+    conductor = marked_bars(r, step_ticks) if r.bars.regrouped else r.tracks[0]
     if len(generated) < n_tracks - 1:  # describe's key to a file without the whole band
         conductor = mido.MidiTrack([mido.MetaMessage("text", text=BAND_TEXT + ", ".join(names[t] for t in generated)),
                                     *conductor])
@@ -356,25 +355,6 @@ def _play(r: Reading, model: LoadedGenerator, o: Options, input_path: Path, out:
             "parts": [p.label for p in r.chosen], "seed": seed, "paths": paths, "timings": timings,
             "regrouped": r.bars.regrouped, "band": [names[t] for t in generated],
             "beats": "file" if r.tracked is None else "notes", "tempo": r.tempo}
-
-
-def _marked_bars(r: Reading, step_ticks: np.ndarray) -> mido.MidiTrack:
-    """The conductor track with its time signatures replaced by the bars as played (4/4 where
-    beats were regrouped), so a DAW shows the band's bars; every other event as it was."""
-    grid = r.grid
-    events = [(t, m) for t, m in absolute(r.tracks[0]) if m.type not in ("time_signature", "end_of_track")]
-    previous = None
-    for bar in range(min(r.song_bars, grid.n_bars)):
-        label = tuple(int(v) for v in grid.bar_meters[bar])
-        if label == previous:
-            continue
-        previous = label
-        compound = label[0] % 3 == 0 and label[0] > 3
-        events.append((int(step_ticks[grid.bar_starts[bar]]),
-                       mido.MetaMessage("time_signature", numerator=label[0], denominator=label[1],
-                                        clocks_per_click=36 if compound else 24)))
-    events.sort(key=lambda e: e[0])  # stable: at one tick the old events, then the bar's meter
-    return to_track(events)
 
 
 def band_roll(r: Reading, x: np.ndarray, params: dict) -> Tuple[np.ndarray, List[int]]:

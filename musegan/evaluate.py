@@ -30,7 +30,7 @@ import numpy as np
 from musegan import atomic
 from musegan import config as cfg
 from musegan.errors import ConfigError, DataError, UsageError
-from musegan.metrics import objective
+from musegan.metrics import follow, objective
 from musegan.metrics.datasets import CHUNK, chunks, dataset_metrics, song_metrics
 from musegan.metrics.goal import abs_difference
 from musegan.metrics.report import by_song_markdown, report_markdown
@@ -228,8 +228,8 @@ def evaluate_model(exp_dir: Path, out: Path, n_bars_total: int, condition_dir: O
         result["following"] = {
             "given": name.lower(), "phrases": f"the {n_phrases} phrases whose {name.lower()} the model was given "
                                               f"(drawn from {what})",
-            "data": objective.following_of(lambda: chunks(source, indices), conditions, condition, params),
-            "model": objective.following_of(lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK)),
+            "data": follow.following_of(lambda: chunks(source, indices), conditions, condition, params),
+            "model": follow.following_of(lambda: (x[i:i + CHUNK] for i in range(0, len(x), CHUNK)),
                                           conditions, condition, params, own=model_metrics)}
     if by_song:  # before anything is written: an interrupted run leaves no partial set of files
         print("measuring song by song")

@@ -5,6 +5,7 @@ import-linter runs in its own process: in the suite's process, after TensorFlow 
 loaded by an earlier test, it left pytest's captured stderr closed, which ended the whole run.
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,23 @@ def test_import_contracts_are_kept():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Contracts: 2 kept, 0 broken." in proc.stdout
+
+
+def test_no_module_is_over_500_lines():
+    """A module that outgrows 500 lines holds more than one concern: split it by concern."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "musegan").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, long
+
+
+def test_the_repository_tells_no_history():
+    """Docs and code say what things are; how they came to be belongs in git log. (Numbered
+    sessions and lettered rounds; "round" case-sensitively, so "around your part" and "ground
+    truth" are prose, not history.)"""
+    pattern = re.compile(r"(?i:session [0-9]|rule_session)|\b[Rr]ound [A-Z]\b")
+    found = [f"{path}:{n}" for path in sorted(ROOT.rglob("*"))
+             if path.is_file() and path.suffix in (".py", ".md", ".sh", ".yaml", ".ipynb", ".txt", ".cfg", ".toml")
+             and not {".git", "results", "data", "build"} & set(path.relative_to(ROOT).parts)
+             and path != Path(__file__).resolve() and ".egg-info" not in str(path)
+             for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if pattern.search(line)]
+    assert not found, found

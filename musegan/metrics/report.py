@@ -4,7 +4,7 @@ the definitions under the tables."""
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from musegan.metrics import objective
+from musegan.metrics import follow, objective
 from musegan.metrics.goal import (PAPER_BEST, PAPER_LETTERS, PAPER_TABLE1, PAPER_TABLE2, PAPER_TD_PAIRS,
                                   goal_summary, pair_columns, paper_best_distance, track_columns)
 
@@ -116,7 +116,7 @@ def following_table(f: Dict[str, Any], params: Dict[str, Any]) -> str:
             for which, part in (("own", "own"), ("another phrase's", "other"))]
 
     def gap(key: str) -> str:
-        return _fmt(objective.following_gap(f[key], [n for n, _ in tracks]), 1 if on_drums else 2)
+        return _fmt(follow.following_gap(f[key], [n for n, _ in tracks]), 1 if on_drums else 2)
 
     what = ("on-drums rate (%) of each track: higher = its notes start on more drum hits"
             if on_drums else f"tonal distance (TD) of each track to the {given}: lower = more in harmony")

@@ -27,7 +27,7 @@ from musegan.music import beats, meter, midi, pianoroll, timing
 from musegan.music.song import Part, Song, absolute, part_events, pretty_of_tracks, read_song, role_part, \
     select_parts, song_tracks, to_track
 
-__all__ = ["BEATS", "Layout", "Reading", "phrase_layout", "read_input", "check_beats", "written_beats",
+__all__ = ["BEATS", "Layout", "Reading", "phrase_layout", "read_input", "marked_bars", "check_beats", "written_beats",
            "tracked_song"]
 
 BEATS = ("auto", "file", "notes")  # --beats: the file's grid when the notes sit on it, else tracked; or either
@@ -271,3 +271,22 @@ def _quantized(song: Song, parts: List[Part], tracks: List[mido.MidiTrack], grid
     for instrument in pm_part.instruments:
         user |= pianoroll.instrument_roll(instrument, grid, params, config["collect"]["min_note_steps"])
     return user
+
+
+def marked_bars(r: Reading, step_ticks: np.ndarray) -> mido.MidiTrack:
+    """The conductor track with its time signatures replaced by the bars as played (4/4 where
+    beats were regrouped), so a DAW shows the band's bars; every other event as it was."""
+    grid = r.grid
+    events = [(t, m) for t, m in absolute(r.tracks[0]) if m.type not in ("time_signature", "end_of_track")]
+    previous = None
+    for bar in range(min(r.song_bars, grid.n_bars)):
+        label = tuple(int(v) for v in grid.bar_meters[bar])
+        if label == previous:
+            continue
+        previous = label
+        compound = label[0] % 3 == 0 and label[0] > 3
+        events.append((int(step_ticks[grid.bar_starts[bar]]),
+                       mido.MetaMessage("time_signature", numerator=label[0], denominator=label[1],
+                                        clocks_per_click=36 if compound else 24)))
+    events.sort(key=lambda e: e[0])  # stable: at one tick the old events, then the bar's meter
+    return to_track(events)
