@@ -158,7 +158,7 @@ class Tally:
 
 def run(songs: List[dict], gen, settings: Dict[str, object], seeds: range, bar) -> Dict[str, dict]:
     """{setting: {"seeds": [figures per seed], "seconds": [per song and seed]}}."""
-    from musegan.accompany import band
+    from musegan.accompany import play_band
 
     out = {name: {"seeds": [], "seconds": []} for name in settings}
     for seed in seeds:
@@ -166,7 +166,7 @@ def run(songs: List[dict], gen, settings: Dict[str, object], seeds: range, bar) 
             tally = Tally(gen.params)
             for song in songs:
                 t = time.perf_counter()
-                x = band(gen, song["given"], song["bars"], np.random.default_rng(seed), "style", "hard", arranging)
+                x = play_band(gen, song["given"], song["bars"], np.random.default_rng(seed), "style", "hard", arranging)
                 out[name]["seconds"].append(time.perf_counter() - t)
                 tally.add(x, song["given"], song["bars"])
                 bar.update(1)

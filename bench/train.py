@@ -1,12 +1,17 @@
 """Training speed of the MuseGAN models: seconds per iteration (5 D + 1 G updates).
 
-    python bench/train.py [--models default accompaniment/piano jamming:piano ...]
-                          [--phrases 102378] [--iterations 3] [--json PATH]
+    python bench/train.py [--models default accompaniment/piano jamming:piano default+bf16 ...]
+                          [--phrases 102378] [--iterations 3] [--repeats 1] [--json PATH]
                           [--against-original [--peer DIR]]
 
 A model is an experiment folder under exp/ (its params.yaml and config.yaml),
-optionally with `:TRACK` to make it track-conditional on TRACK. Default: all
-six combinations (hybrid, jamming, composer x from scratch, piano-conditional).
+optionally with `:TRACK` to make it track-conditional on TRACK, and `+bf16` or
+`+fp32` to set `mixed_precision` true or false (bfloat16 matmuls and convolutions
+through oneDNN, or float32); without either, the experiment's setting (by default
+`auto`: bfloat16 on a CPU with bfloat16 units) as `musegan train` would run it. Default: all six combinations (hybrid, jamming, composer x from scratch,
+piano-conditional). With `--repeats N` the models run N times interleaved (A B A B
+..., so that a machine's drift falls on each alike); each figure is then the median
+of the N runs, and the JSON keeps every run's seconds per iteration in `runs`.
 Each runs in a fresh process on synthetic data of the full published size
 (102,378 phrases at 0.5% density, written once as a packed cache and read by
 each worker as `musegan train` reads one), so peak RSS and time from process
@@ -126,13 +131,18 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
     from musegan import config as cfg
     from musegan.music.data import load_phrases
     from musegan.nets.tf_ops import count_parameters
+    from musegan.runtime import use_bfloat16
     from musegan.training.tf_backend import TrainGraph, session_config
 
     v1 = tf.compat.v1
     v1.disable_eager_execution()
+    model, _, precision = model.partition("+")
     name, _, track = model.partition(":")
     exp = ROOT / "exp" / name
     config, params = cfg.load_experiment(exp)
+    if precision:
+        config = {**config, "mixed_precision": {"bf16": True, "fp32": False}[precision]}
+    bfloat16, _ = use_bfloat16(config["mixed_precision"], on_gpu=False)
     if track:
         params = cfg.validate_params({**params, "condition_track": track})
     data = load_phrases(cache)  # as `musegan train` reads a packed cache (`musegan process`)
@@ -143,7 +153,7 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
     with graph.as_default():
         tg = TrainGraph(params, config, data)
     build_s = time.time() - t
-    sess = v1.Session(graph=graph, config=session_config(config))
+    sess = v1.Session(graph=graph, config=session_config(config, bfloat16))
     sess.run(tg.init)
     tg.initialize(sess, data.packed)
     del data
@@ -183,7 +193,7 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
         "g_params": g_params,
         "d_params": d_params,
         "batch_size": config["batch_size"],
-        "mixed_precision": config["mixed_precision"],
+        "precision": "bfloat16" if bfloat16 else "float32",
     }
 
 
@@ -192,6 +202,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--phrases", type=int, default=102378)
     parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each model, interleaved; medians reported")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--against-original", action="store_true",
                         help="also time the original MuseGAN's training step first and print the ratio")
@@ -208,7 +219,7 @@ def main() -> None:
     host = _run_worker("machine", None, 0)
     print(f"machine: {host['cpu']}, {host['cores']} cores, {' '.join(host['extensions'])}; "
           f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s", file=sys.stderr, flush=True)
-    original = _run_original(args.peer, args.iterations) if args.against_original else None
+    originals = []
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         from musegan.config import load_experiment
@@ -216,13 +227,21 @@ def main() -> None:
 
         shape = load_experiment(ROOT / "exp" / "default")[1]["data_shape"]
         cache = save_cache(Path(tmp) / "phrases.npz", synthetic_phrases(args.phrases, shape))
+        runs = {model: [] for model in args.models}
+        for repeat in range(args.repeats):
+            if args.against_original:
+                originals.append(_run_original(args.peer, args.iterations))
+            for model in args.models:
+                runs[model].append(_run_worker(model, cache, args.iterations))
+                print(f"{model} ({repeat + 1}/{args.repeats}): {runs[model][-1]['s_per_iteration']:.2f} s/it",
+                      file=sys.stderr, flush=True)
+        original = _median(originals) if originals else None
         for model in args.models:
-            r = results[model] = _run_worker(model, cache, args.iterations)
+            r = results[model] = _median(runs[model])
             r["floor_s"] = r["gflop_per_iteration"] / host["matmul_gflops"]
             r["of_peak"] = r["floor_s"] / r["s_per_iteration"]
             if original is not None:
                 r["speedup_vs_original"] = original["s_per_iteration"] / r["s_per_iteration"]
-            print(f"{model}: {r['s_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
     print(f"machine: {host['cpu']}, {host['cores']} cores, {' '.join(host['extensions'])}; "
           f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s")
     print(f"{'model':22s}" + "".join(f"{c:>20s}" for c in COLUMNS))
@@ -244,6 +263,18 @@ def main() -> None:
 
 COLUMNS = ["s_per_iteration", "s_per_d_update", "s_per_g_update", "graph_build_s", "first_step_s",
            "peak_rss_mb", "gflop_per_iteration", "floor_s", "of_peak", "g_params", "d_params"]
+
+
+def _median(runs: list) -> dict:
+    """One model's runs as one report: the median of each number, every run's s/it in `runs`."""
+    import numpy as np
+
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            out[key] = float(np.median([r[key] for r in runs]))
+    out["runs"] = [r["s_per_iteration"] for r in runs]
+    return out
 
 
 def _run_original(peer: Path, iterations: int) -> dict:

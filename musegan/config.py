@@ -43,6 +43,8 @@ MULTITRACK_MODELS = tuple(MODELS)
 
 # Keys whose default is null, and what they may hold.
 NULLABLE = {"condition_track": (str, int), "init_from": (str,), "train_tracks": (list,), "average_from": (int,)}
+# Keys that take true, false or the word `auto` (decided where the run starts).
+AUTO_OR_BOOL = ("mixed_precision",)
 
 
 class _Loader(yaml.SafeLoader):
@@ -96,6 +98,8 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
 
 
 def _type_ok(value: Any, default: Any, key: str) -> bool:
+    if key in AUTO_OR_BOOL:
+        return isinstance(value, bool) or value == "auto"
     if default is None:
         return value is None or isinstance(value, NULLABLE.get(key, (object,)))
     if isinstance(default, bool):
@@ -121,8 +125,8 @@ def _merge(defaults: Dict, override: Dict, path: Path, prefix: str = "") -> Dict
             merged[key] = _merge(default, value, path, name + ".")
             continue
         if not _type_ok(value, default, key):
-            want = type(default).__name__ if default is not None else "/".join(
-                t.__name__ for t in NULLABLE.get(key, ())) + " or null"
+            want = ("true, false or auto" if key in AUTO_OR_BOOL else type(default).__name__ if default is not None
+                    else "/".join(t.__name__ for t in NULLABLE.get(key, ())) + " or null")
             raise ConfigError(f"{path}: '{name}' must be {want}, got {_show(value)}")
         if isinstance(default, float):
             value = float(value)

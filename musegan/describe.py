@@ -309,9 +309,10 @@ def describe(paths: Sequence[Path], exp_dir: Path, reference: Optional[Path] = N
             for name in generated:
                 tally(own, name, None, song_tallies.setdefault(name, Tally()))
             continuity["song"].add(own, generated, drum_track, params["data_shape"][0])
-        for name in generated:
+        played = [n for n in generated if n in band.generated]  # `--band` may have kept only some
+        for name in played:
             tally(band, name, ref, tallies.setdefault(name, Tally()))
-        continuity["band"].add(band, generated, drum_track, params["data_shape"][0])
+        continuity["band"].add(band, played, drum_track if drum_track in played else None, params["data_shape"][0])
         bars += len(band.bar_ticks) - 1
         if band.given_pcs is not None:
             given_pcs.extend(len(s) for s in band.given_pcs if s)

@@ -428,3 +428,31 @@ def test_train_tracks_errors_are_one_line(tmp_path, params, tracks, message):
     lines = [l for l in proc.stderr.splitlines() if l.startswith("musegan")]
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     assert len(lines) == 1 and "train_tracks" in lines[0] and message in lines[0], proc.stderr
+
+
+def test_precision_is_bfloat16_only_where_asked_or_where_the_cpu_has_the_units(tmp_path, monkeypatch):
+    from musegan import runtime
+
+    monkeypatch.setattr(runtime, "bf16_units", lambda: "AMX")
+    assert runtime.use_bfloat16("auto", on_gpu=False) == (
+        True, "precision: bfloat16 matmuls and convolutions, float32 weights (this CPU has AMX units; "
+              "mixed_precision: false for float32)")
+    assert runtime.use_bfloat16("auto", on_gpu=True)[0] is False
+    assert runtime.use_bfloat16(False, on_gpu=False) == (False, "precision: float32 (mixed_precision: false)")
+    monkeypatch.setattr(runtime, "bf16_units", lambda: None)
+    assert runtime.use_bfloat16("auto", on_gpu=False) == (
+        False, "precision: float32 (this CPU has no bfloat16 units)")
+    assert runtime.use_bfloat16(True, on_gpu=False)[0] is True
+
+    exp = three_track_experiment(tmp_path, config={"mixed_precision": "yes"})
+    proc = subprocess.run([sys.executable, "-m", "musegan", "train", str(exp)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "'mixed_precision' must be true, false or auto, got 'yes'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_bfloat16_run_says_so_and_trains(tmp_path):
+    exp = three_track_experiment(tmp_path, config={"mixed_precision": True})
+    logs = []
+    result = train(exp, "tf", steps=2, log=logs.append)
+    assert "precision: bfloat16 matmuls and convolutions, float32 weights (mixed_precision: true)" in logs
+    assert result["step"] == 2 and np.isfinite(result["d_loss"]) and np.isfinite(result["g_loss"])

@@ -18,6 +18,7 @@ from musegan.music.splits import check_shape
 from musegan.nets.spec import trained_generator_scopes
 from musegan.nets.network import MuseGAN
 from musegan.nets.tf_ops import TFOps, count_parameters
+from musegan.runtime import use_bfloat16
 from musegan.training import step as train_step
 from musegan.training.losses import learning_rate
 from musegan.weights import checkpoints
@@ -130,10 +131,12 @@ def _generator_ema(g_vars, decay: float):
     return ema, tf.group(*[e.assign(g) for g, e in zip(g_vars, ema)])
 
 
-def session_config(config: dict) -> v1.ConfigProto:
+def session_config(config: dict, bfloat16: bool = False) -> v1.ConfigProto:
+    """The Session's options; `bfloat16` (`runtime.use_bfloat16` of config `mixed_precision`)
+    lets grappler run matmuls and convolutions in bfloat16 (oneDNN on a CPU)."""
     proto = v1.ConfigProto(allow_soft_placement=True)
     proto.gpu_options.allow_growth = True
-    if config["mixed_precision"]:
+    if bfloat16:
         from tensorflow.core.protobuf import rewriter_config_pb2
 
         on = rewriter_config_pb2.RewriterConfig.ON
@@ -172,7 +175,9 @@ class TFTraining:
             self._all = {v.op.name: v for v in v1.global_variables()}
         graph.finalize()
         self.n_params = tg.n_params
-        self.sess = v1.Session(graph=graph, config=session_config(config))
+        bfloat16, notice = use_bfloat16(config["mixed_precision"], bool(tf.config.list_physical_devices("GPU")))
+        log(notice)
+        self.sess = v1.Session(graph=graph, config=session_config(config, bfloat16))
         self.fresh = latest is None
         self.step = checkpoints.restore_or_initialize(self.sess, self.saver, self.model_dir, tg.init, tg.step, log=log)
         if self.fresh and tg.ema:
