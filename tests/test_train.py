@@ -3,6 +3,7 @@ theirs to keep: weights change, checkpoints (tf) or states (jax) are written, a 
 resumes, warm starts, `train_tracks`, evaluation and the best state, averaging."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -456,3 +457,31 @@ def test_a_bfloat16_run_says_so_and_trains(tmp_path):
     result = train(exp, "tf", steps=2, log=logs.append)
     assert "precision: bfloat16 matmuls and convolutions, float32 weights (mixed_precision: true)" in logs
     assert result["step"] == 2 and np.isfinite(result["d_loss"]) and np.isfinite(result["g_loss"])
+
+
+def test_a_checkpoint_of_the_former_trainer_generates_and_resumes(tmp_path):
+    """tests/fixtures/tf_checkpoint: a tiny hybrid with an EMA trained 2 steps by the TensorFlow
+    trainer before the networks were written once over two backends (commit 3991653), with
+    what its generator gave for fixed latents. The same weights must give the same music, and
+    `musegan train` must go on from its step."""
+    import shutil
+
+    import yaml
+
+    from musegan.generate import Generator
+
+    make_experiment(tmp_path, "data_only")  # writes tmp_path/tiny.npz
+    data = tmp_path / "tiny.npz"
+    exp = tmp_path / "old"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "tf_checkpoint", exp)
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    (exp / "config.yaml").write_text(yaml.safe_dump({**config, "data": str(data), "mixed_precision": False}))
+    before = np.load(exp / "generated.npz")
+    gen = Generator(exp, batch_size=4)
+    try:
+        np.testing.assert_allclose(gen(before["z"]), before["out"], atol=1e-5)
+    finally:
+        gen.close()
+    logs = []
+    assert train(exp, "tf", steps=4, log=logs.append)["step"] == 4
+    assert any("resumed from" in line and line.endswith(SAVES["tf"].format(2)) for line in logs), logs

@@ -26,10 +26,10 @@ Tracking (`bench/beats.py` measures it; the figures are in the README):
    snares (and drums generally) on its second and fourth.
 
 Both linear scores were fitted on RWC songs by conditional logit (softmax over a song's
-candidates) and checked on held-out scores. Onset-envelope trackers from libraries were
-measured in their place (README): librosa's `beat_track` scores lower and takes seconds to
-import and compile, madmom's DBN is several times slower for the same figures once given the
-level choice above. numpy only; nothing here raises on odd input (empty input gives None,
+candidates) and checked on held-out scores. Library trackers fed the same onset envelope
+do worse here: librosa's `beat_track` reached a median beat F of 0.90 (0.67 with a drifting
+tempo) where this tracker reaches 0.99 on the same songs, and takes seconds a song; madmom's
+DBN is several times slower for the same figures once given the level choice above. numpy only; nothing here raises on odd input (empty input gives None,
 too little material a plain 120 bpm grid or phase 0).
 """
 from dataclasses import dataclass
