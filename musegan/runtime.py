@@ -129,7 +129,7 @@ def bf16_units() -> Optional[str]:
 def use_bfloat16(setting, on_gpu: bool) -> Tuple[bool, str]:
     """Whether TensorFlow training runs its matmuls and convolutions in bfloat16 (config
     `mixed_precision`: true, false or auto), and the one line that says so. `auto` turns it
-    on for a CPU run where the CPU has bfloat16 units (oneDNN's bf16 kernels: about 1.35x the
+    on for a CPU run where the CPU has bfloat16 units (oneDNN's bf16 kernels: about 1.3x the
     float32 speed of the default model on AVX512-BF16, docs/benchmarks.md), off elsewhere."""
     units = None if on_gpu else bf16_units()
     if setting == "auto":
