@@ -45,7 +45,6 @@ class Generator:
             getter = checkpoints.constant_getter(weights, self.source)
             with v1.variable_scope("", custom_getter=getter):
                 self.out = self.model.generator(self.z, self.c, training=False)
-        self.weight_names = list(getter.names)
         self.graph.finalize()
         proto = v1.ConfigProto()
         # grappler's constant folding over ~20 MB of weights costs more than it saves

@@ -229,10 +229,8 @@ def constant_getter(weights: Mapping[str, np.ndarray], source: str):
         if shape is not None and tuple(value.shape) != tuple(shape):
             raise CheckpointError(f"{source}: '{name}' has shape {tuple(value.shape)}, "
                                   f"the model needs {tuple(shape)}")
-        custom_getter.names.append(name)
         return tf.constant(np.asarray(value, np.float32), name=name.rsplit("/", 1)[-1])
 
-    custom_getter.names = []  # the variables the graph asked for, in order
     return custom_getter
 
 
