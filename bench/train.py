@@ -95,16 +95,9 @@ def machine() -> dict:
     import musegan  # noqa: F401 (sets TensorFlow's environment first)
     import tensorflow as tf
 
-    flags, name = set(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "flags" and not flags:
-                flags = set(value.split())
-            if key.strip() == "model name" and not name:
-                name = value.strip()
-    except OSError:
-        pass
+    from musegan.runtime import cpu
+
+    name, flags = cpu()
     v1 = tf.compat.v1
     v1.disable_eager_execution()
     n = 2048

@@ -124,12 +124,12 @@ class LoadedGenerator:
     generation alone.
     """
 
-    def __init__(self, exp_dir: Path, batch_size: int = MAX_BATCH):
+    def __init__(self, exp_dir: Path):
         t0 = time.perf_counter()
         with quiet_stderr():
             from musegan.generate import Generator
 
-            self.gen = Generator(exp_dir, batch_size=batch_size)
+            self.gen = Generator(exp_dir, batch_size=MAX_BATCH)
         self.load_s, self.warm = time.perf_counter() - t0, False
 
     def close(self) -> None:
@@ -137,7 +137,7 @@ class LoadedGenerator:
 
 
 def generate(model: LoadedGenerator, conditions: np.ndarray, rng: np.random.Generator, how: str, mode: str,
-             bars: Optional[np.ndarray] = None, arranging: Arranging = AS_DRAWN) -> Tuple[np.ndarray, Dict[str, float]]:
+             bars: np.ndarray, arranging: Arranging) -> Tuple[np.ndarray, Dict[str, float]]:
     """The band (`play_band`) for all phrases of a song, and its timings (load and warm-up
     seconds are counted once, at the first song)."""
     with quiet_stderr():
@@ -207,7 +207,7 @@ class Options:
 
 
 def _options(exp_dir: Path, track, latent, binarization, wav, overwrite, meter_mode, shift, band,
-             beats_mode: str = "auto", arranging: Arranging = AS_DRAWN) -> Options:
+             beats_mode: str, arranging: Arranging) -> Options:
     """Check the options and the experiment, without TensorFlow."""
     if latent not in LATENTS:
         raise UsageError(f"--latents {latent}: must be one of {', '.join(LATENTS)}")
@@ -291,7 +291,7 @@ def accompany(input_path: Path, exp_dir: Path, out: Path, track: Optional[str] =
                  arranging)
     r = read_input(input_path, track, o.params, o.config, warn, o.meter, o.shift, o.beats)
     read_s = time.perf_counter() - t_start
-    model = LoadedGenerator(exp_dir, batch_size=min(max(1, len(r.conditions)), MAX_BATCH))
+    model = LoadedGenerator(exp_dir)
     try:
         return _play(r, model, o, input_path, out, seed, log, t_start, read_s)
     finally:

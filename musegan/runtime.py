@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 from musegan.errors import MuseganError
 
-__all__ = ["Stop", "exit_if_stopped", "duration", "quiet_stderr", "select_device", "gpu_notice", "bf16_units",
+__all__ = ["Stop", "exit_if_stopped", "duration", "quiet_stderr", "select_device", "gpu_notice", "cpu", "bf16_units",
            "use_bfloat16"]
 
 
@@ -106,19 +106,26 @@ def gpu_notice(gpu) -> None:
         print(f"no GPU found{asked}: running on CPU", file=sys.stderr)
 
 
-def bf16_units() -> Optional[str]:
-    """The CPU's bfloat16 matrix units as a reader knows them ("AMX" or "AVX512-BF16"), or
-    None (read from /proc/cpuinfo; None where there is no such file)."""
+def cpu() -> Tuple[str, frozenset]:
+    """The CPU's model name and its feature flags, from /proc/cpuinfo ("" and none where there
+    is no such file)."""
+    name, flags = "", frozenset()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return None
-    flags = set()
+        return name, flags
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            flags = set(value.split())
-            break
+        if key.strip() == "flags" and not flags:
+            flags = frozenset(value.split())
+        if key.strip() == "model name" and not name:
+            name = value.strip()
+    return name, flags
+
+
+def bf16_units() -> Optional[str]:
+    """The CPU's bfloat16 matrix units as a reader knows them ("AMX" or "AVX512-BF16"), or None."""
+    flags = cpu()[1]
     if "amx_bf16" in flags:
         return "AMX"
     if "avx512_bf16" in flags:

@@ -152,7 +152,7 @@ def test_rwc_folder_selects_genres_and_maps_vocals(tmp_path):
 
 def test_real_rwc_files(tmp_path):
     if not (RWC / "metadata.csv").is_file():
-        pytest.skip(f"RWC data not found at {RWC} (only on machines with ../shared/data)")
+        pytest.skip(f"RWC data not found at {RWC} (the RWC MIDI folder, not shipped: docs/data.md)")
     rwc = tmp_path / "rwc"  # a few files copied: the real folder stays read-only and the test fast
     for name in ("metadata.csv", "metadata_mapping_vocals.csv", "RWC-R/RWC_R011.mid",
                  "RWC-P/RWC_P072.mid", "RWC-G/RWC_G085.mid"):
