@@ -11,8 +11,8 @@ loaded) in <= 0.2 s.
    shape (no trained weights needed: the timing is the same).
 2. The song: examples/make_example.py's piano part, --bars long (4/4, 100 bpm).
 3. `python -m musegan accompany SONG --exp TMP --out OUT` timed end to end as a
-   subprocess, --repeats times, beside `python -c "import tensorflow"` (the floor
-   any such command pays) and a failing command (a missing input: no TensorFlow).
+   subprocess, --repeats times, beside `python -c "import musegan, tensorflow"` (the
+   floor any such command pays: TensorFlow imported with musegan's environment) and a failing command (a missing input: no TensorFlow).
 4. In a worker process: the phases of one run (TensorFlow import, reading and
    quantizing, loading the model incl. its warm-up call, generating, writing),
    then the generation call alone repeated on the loaded model.
@@ -168,7 +168,7 @@ def main() -> None:
         command = [py, "-m", "musegan", "accompany", str(song), "--exp", str(exp), "--out", str(out),
                    "--seed", "0", "--overwrite"]
         wall, cpu = timed(command, args.repeats)
-        tf_floor, tf_cpu = timed([py, "-c", "import tensorflow"], args.repeats)
+        tf_floor, tf_cpu = timed([py, "-c", "import musegan, tensorflow"], args.repeats)
         fail, _ = timed([py, "-m", "musegan", "accompany", str(tmp / "missing.mid"), "--exp", str(exp),
                          "--out", str(tmp / "x.mid")], 1, ok=False)
         proc = subprocess.run([py, __file__, "--worker", "phases", str(exp), str(song), str(tmp / "p.mid"),
@@ -202,7 +202,7 @@ def main() -> None:
         (f"wall_s_{key}", f"median of {args.repeats} shell runs (min {min(wall):.2f})"),
         (f"generate_s_{key}", f"median of {len(ph['generate_calls_s'])} batched calls, {ph['phrases']} phrases"),
         (f"cpu_s_{key}", "CPU seconds (user + system) of those runs, median"),
-        ("tf_import_only_s", "python -c 'import tensorflow' (the floor)"),
+        ("tf_import_only_s", "python -c 'import musegan, tensorflow' (the floor)"),
         ("tf_import_only_cpu_s", "its CPU seconds"),
         ("fail_fast_s", "shell run with a missing input (no TensorFlow)"),
     ]

@@ -4,10 +4,10 @@
 
 Songs: every MIDI file below --rwc, and the files of --scores that are 4/4 throughout (every
 time signature event 4/4; byte-identical duplicates once). Each is re-written as a transcriber
-writes it (condition A: the same notes at the same seconds, one 120 bpm tempo, no time
-signature, written and read back), and again as a live player would play it (condition B: a
-tempo swinging +-5 % over 40 s, random phase, and +-20 ms of uniform noise on every onset; the
-true beats moved by the same warp).
+writes it (condition A: every track with the same notes at the same seconds, one 120 bpm tempo,
+no time signature, written and read back), and again as a live player would play it (condition
+B: a tempo swinging +-5 % over 40 s, random phase, and +-20 ms of uniform noise on every onset;
+the true beats moved by the same warp).
 
 Measured, per condition:
 - beat F and downbeat F: mir_eval's F-measure (+-70 ms), on the span of the notes, the first
@@ -88,15 +88,33 @@ def songs_of(rwc: Path, scores: Path) -> Tuple[List[dict], dict]:
     return out, info
 
 
-def transcription(notes: beats.Notes) -> bytes:
-    """The notes at their seconds in a 120 bpm MIDI file without time signature (a piano track, a drum track)."""
-    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)
-    parts = {False: pretty_midi.Instrument(0, name="Piano"), True: pretty_midi.Instrument(0, is_drum=True, name="Drums")}
-    for on, off, pitch, velocity, drum in zip(notes.onset, notes.offset, notes.pitch, notes.velocity, notes.is_drum):
-        parts[bool(drum)].notes.append(pretty_midi.Note(int(velocity), int(pitch), float(on), float(max(off, on + 1e-3))))
-    pm.instruments = [p for p in parts.values() if p.notes]
+def transcription(pm: pretty_midi.PrettyMIDI, seed: Optional[int] = None) -> bytes:
+    """`pm` as a transcriber writes it: every track (program, name, drums) with the same notes
+    at their seconds, one 120 bpm tempo, no time signature. With `seed` (condition B) the
+    notes are played live: under `warp(seed)`, every onset moved by up to +-20 ms.
+
+    The tracks stay apart, as a multi-instrument transcriber (MT3) writes them: the part
+    accompany takes is then the same as in the original file, and the band differs from the
+    original's only by what the beats do."""
+    f = warp(seed) if seed is not None else None
+    noise = np.random.default_rng(None if seed is None else seed + 1)
+    out = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)
+    for inst in pm.instruments:
+        notes = sorted(inst.notes, key=lambda n: (n.start, n.pitch))
+        if not notes:
+            continue
+        onset = np.array([n.start for n in notes])
+        offset = np.maximum(np.array([n.end for n in notes]), onset + 1e-3)
+        if f is not None:
+            length = np.maximum(f(offset) - f(onset), 0.01)
+            onset = np.maximum(f(onset) + noise.uniform(-0.02, 0.02, onset.shape), 0.0)
+            offset = onset + length
+        track = pretty_midi.Instrument(inst.program, is_drum=inst.is_drum, name=inst.name)
+        track.notes = [pretty_midi.Note(int(n.velocity), int(n.pitch), float(a), float(b))
+                       for n, a, b in zip(notes, onset, offset)]
+        out.instruments.append(track)
     buffer = io.BytesIO()
-    pm.write(buffer)
+    out.write(buffer)
     return buffer.getvalue()
 
 
@@ -105,15 +123,6 @@ def warp(seed: int, period: float = 40.0, depth: float = 0.05) -> Callable[[np.n
     phase = np.random.default_rng(seed).uniform(0, 2 * np.pi)
     return lambda t: (np.asarray(t, np.float64) - depth * period / (2 * np.pi)
                       * (np.cos(2 * np.pi * np.asarray(t, np.float64) / period + phase) - np.cos(phase)))
-
-
-def drifted(notes: beats.Notes, seed: int) -> beats.Notes:
-    """Condition B: the notes under `warp(seed)`, every onset moved by up to +-20 ms."""
-    f = warp(seed)
-    onset = f(notes.onset)
-    length = np.maximum(f(notes.offset) - onset, 0.01)
-    onset = np.maximum(onset + np.random.default_rng(seed + 1).uniform(-0.02, 0.02, onset.shape), 0.0)
-    return beats.notes_from_arrays(onset, onset + length, notes.pitch, notes.velocity, notes.is_drum)
 
 
 def aligned(notes: beats.Notes, beat_times: np.ndarray, window: float = 16.0, hop: float = 4.0,
@@ -250,13 +259,11 @@ def measure(song: dict, seed: int) -> dict:
            "tempo": float(60 / np.median(np.diff(truth)))}
     f = warp(seed)
     for cond in ("A", "B"):
-        if cond == "A":
-            written = read_bytes(transcription(notes))
-            heard = beats.notes_of(written)
-            row["auto_tracks_A"] = bool(beats.needs_tracking(written, heard))
-            move = lambda t: t  # noqa: E731
-        else:
-            heard, move = drifted(notes, seed), f
+        song[cond] = transcription(song["pm"], seed if cond == "B" else None)
+        written = read_bytes(song[cond])
+        heard = beats.notes_of(written)
+        row[f"auto_tracks_{cond}"] = bool(beats.needs_tracking(written, heard))
+        move = f if cond == "B" else (lambda t: t)  # noqa: E731
         t = time.perf_counter()
         found = beats.track_beats(heard)
         row[f"seconds_{cond}"] = time.perf_counter() - t
@@ -283,10 +290,9 @@ def band(songs: List[dict], rows: List[dict]) -> None:
         for i, (song, row) in enumerate(zip(songs, rows)):
             (tmp / "original").mkdir(exist_ok=True)
             (tmp / "original" / f"{i:03d}.mid").write_bytes(song["path"].read_bytes())
-            (tmp / "A").mkdir(exist_ok=True)
-            (tmp / "A" / f"{i:03d}.mid").write_bytes(transcription(song["notes"]))
-            (tmp / "B").mkdir(exist_ok=True)
-            (tmp / "B" / f"{i:03d}.mid").write_bytes(transcription(drifted(song["notes"], row["seed"])))
+            for cond in ("A", "B"):
+                (tmp / cond).mkdir(exist_ok=True)
+                (tmp / cond / f"{i:03d}.mid").write_bytes(song[cond])
         for cond in ("original", "A", "B"):
             summaries = accompanied(tmp / cond, tmp / f"out_{cond}")
             for i, (song, row) in enumerate(zip(songs, rows)):
@@ -320,8 +326,8 @@ def table(rows: List[dict]) -> List[str]:
             label = {"map": "tempo map as it is", "notes": "file's grid on its notes"}[truth]
             lines.append(f"| {corpus} | {label} | {len(sel)} | " + " | ".join(
                 cell(sel, f"{kind}_f_{c}_{truth}") for kind in ("beat", "downbeat") for c in "AB") + " |")
-    lines += ["", "| songs | true 16th grid | n | band on it: original file | A | B | A tracked (auto) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| songs | true 16th grid | n | band on it: original file | A | B | tracked (auto): A | B |",
+              "|---|---|---|---|---|---|---|---|"]
     for corpus in ("scores", "rwc"):
         for truth in ("map", "notes"):
             sel = [r for r in rows if r["corpus"] == corpus and r.get(f"band_original_{truth}") is not None]
@@ -329,7 +335,7 @@ def table(rows: List[dict]) -> List[str]:
             if sel:
                 lines.append(f"| {corpus} | {label} | {len(sel)} | " + " | ".join(
                     cell(sel, f"band_{c}_{truth}") for c in ("original", "A", "B"))
-                    + f" | {sum(r.get('band_beats_A') == 'notes' for r in sel)} |")
+                    + "".join(f" | {sum(r.get(f'band_beats_{c}') == 'notes' for r in sel)}" for c in "AB") + " |")
     return lines
 
 
@@ -355,11 +361,11 @@ def main() -> None:
         band([songs[i] for i in chosen], [rows[i] for i in chosen])
     longest = min(songs, key=lambda s: abs(s["notes"].offset.max() - 300.0))
     cost = cold_cost(longest)
-    auto = {c: (sum(r["auto_tracks_A"] for r in rows if r["corpus"] == c), sum(r["corpus"] == c for r in rows))
-            for c in ("scores", "rwc")}
+    auto = {cond: {c: (sum(r[f"auto_tracks_{cond}"] for r in rows if r["corpus"] == c),
+                       sum(r["corpus"] == c for r in rows)) for c in ("scores", "rwc")} for cond in "AB"}
     lines = table(rows)
-    lines += ["", f"--beats auto on the A re-writes: tracked {auto['scores'][0]} of {auto['scores'][1]} scores, "
-              f"{auto['rwc'][0]} of {auto['rwc'][1]} RWC songs",
+    lines += ["", *(f"--beats auto on the {c} re-writes: tracked {auto[c]['scores'][0]} of {auto[c]['scores'][1]} "
+                   f"scores, {auto[c]['rwc'][0]} of {auto[c]['rwc'][1]} RWC songs" for c in "AB"),
               f"tracking a {cost['seconds_of_music']:.0f} s song ({cost['notes']} notes) in a fresh process: "
               f"{', '.join(f'{s:.2f}' for s in cost['process_s'])} s (imports and tracking "
               f"{', '.join(f'{s:.2f}' for s in cost['imports_and_tracking_s'])} s)",

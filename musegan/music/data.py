@@ -14,6 +14,7 @@ In memory a dataset is `PackedPhrases`: one row of bits per phrase, 8x smaller
 than bool, so the full published set (8.3 GB dense) takes 1.03 GB. Nothing is
 ever unpickled: object arrays are refused from their header.
 """
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -191,8 +192,10 @@ def load_phrases(path: PathLike) -> PackedPhrases:
 
 
 def _read_member(path: Path, zf: zipfile.ZipFile, members: dict, name: str,
-                 check: Callable[[tuple, np.dtype], Optional[str]]) -> np.ndarray:
-    """Array `name` of an npz, after `check(shape, dtype)` (a problem or None) passed on its header."""
+                 check: Callable[[tuple, np.dtype], Optional[str]], mapped: bool = False) -> np.ndarray:
+    """Array `name` of an npz, after `check(shape, dtype)` (a problem or None) passed on its header.
+    `mapped`: a read-only memory map of the file when the member is stored uncompressed (the
+    packed cache: nothing is read until used, and the pages are the system's file cache)."""
     if name not in members:
         raise DataError(f"{path}: missing key '{name}'")
     with zf.open(members[name]) as f:
@@ -201,7 +204,24 @@ def _read_member(path: Path, zf: zipfile.ZipFile, members: dict, name: str,
         if problem:
             raise DataError(f"{path}: '{name}' {problem}")
         _check_size(path, zf, members[name], f, name, int(np.prod(shape)) * dtype.itemsize)
+        start = _stored_offset(path, zf.getinfo(members[name]))
+        if mapped and start is not None:
+            return np.memmap(path, dtype=dtype, mode="r", offset=start + f.tell(), shape=shape,
+                             order="F" if fortran else "C")
         return _read_npy_data(f, path, name, shape, fortran, dtype)
+
+
+def _stored_offset(path: Path, info: zipfile.ZipInfo) -> Optional[int]:
+    """Where the bytes of an uncompressed, unencrypted member begin in the file, else None."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        header = f.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
 
 
 def _check_size(path: Path, zf: zipfile.ZipFile, member: str, f, name: str, n_bytes: int) -> None:
@@ -268,7 +288,7 @@ def _load_cache(path: Path, zf: zipfile.ZipFile, members: dict) -> PackedPhrases
             return f"has {s[1]} bytes per phrase; phrase shape {shape} needs {n_bytes}"
         if s[0] == 0:
             return "holds 0 phrases"
-    packed = np.ascontiguousarray(_read_member(path, zf, members, "packed", check))
+    packed = np.ascontiguousarray(_read_member(path, zf, members, "packed", check, mapped=True))
     pad = n_bytes * 8 - int(np.prod(shape))
     if pad and np.any(packed[:, -1] & np.uint8((1 << pad) - 1)):
         raise DataError(f"{path}: 'packed' has bits set in the padding of the last byte")

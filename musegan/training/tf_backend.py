@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 from musegan.errors import CheckpointError
 from musegan.music.data import PackedPhrases
@@ -136,9 +137,10 @@ def session_config(config: dict, bfloat16: bool = False) -> v1.ConfigProto:
     lets grappler run matmuls and convolutions in bfloat16 (oneDNN on a CPU)."""
     proto = v1.ConfigProto(allow_soft_placement=True)
     proto.gpu_options.allow_growth = True
+    # one pass of grappler's optimizers instead of two: the steps run as fast (bench/train.py)
+    # and the first D and G updates start 0.7 s sooner
+    proto.graph_options.rewrite_options.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
     if bfloat16:
-        from tensorflow.core.protobuf import rewriter_config_pb2
-
         on = rewriter_config_pb2.RewriterConfig.ON
         proto.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = on
         proto.graph_options.rewrite_options.auto_mixed_precision = on
