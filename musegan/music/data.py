@@ -193,9 +193,8 @@ def load_phrases(path: PathLike) -> PackedPhrases:
 
 def _read_member(path: Path, zf: zipfile.ZipFile, members: dict, name: str,
                  check: Callable[[tuple, np.dtype], Optional[str]], mapped: bool = False) -> np.ndarray:
-    """Array `name` of an npz, after `check(shape, dtype)` (a problem or None) passed on its header.
-    `mapped`: a read-only memory map of the file when the member is stored uncompressed (the
-    packed cache: nothing is read until used, and the pages are the system's file cache)."""
+    """Array `name` of an npz, after `check(shape, dtype)` (a problem or None) passed on its header;
+    `mapped`: a read-only memory map where the member is stored uncompressed (read when used)."""
     if name not in members:
         raise DataError(f"{path}: missing key '{name}'")
     with zf.open(members[name]) as f:
@@ -213,15 +212,12 @@ def _read_member(path: Path, zf: zipfile.ZipFile, members: dict, name: str,
 
 def _stored_offset(path: Path, info: zipfile.ZipInfo) -> Optional[int]:
     """Where the bytes of an uncompressed, unencrypted member begin in the file, else None."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-        return None
     with open(path, "rb") as f:
         f.seek(info.header_offset)
-        header = f.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        header = f.read(30)  # the member's local header: its name and extra field lengths at 26
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or header[:4] != b"PK\x03\x04":
         return None
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    return info.header_offset + 30 + name_length + extra_length
+    return info.header_offset + 30 + sum(struct.unpack("<HH", header[26:30]))
 
 
 def _check_size(path: Path, zf: zipfile.ZipFile, member: str, f, name: str, n_bytes: int) -> None:
@@ -502,8 +498,3 @@ def process(input_path: PathLike, output: PathLike, overwrite: bool = False) -> 
     save_cache(output, phrases)
     songs = "" if phrases.song_ids is None else f", {len(np.unique(phrases.song_ids))} songs"
     return f"{output}: {len(phrases)} phrases of shape {phrases.shape}{songs}, density {phrases.density():.4%}"
-
-
-# --------------------------------------------------------------------------- training helpers
-
-
