@@ -12,7 +12,8 @@ loaded) in <= 0.2 s.
 2. The song: examples/make_example.py's piano part, --bars long (4/4, 100 bpm).
 3. `python -m musegan accompany SONG --exp TMP --out OUT` timed end to end as a
    subprocess, --repeats times, beside `python -c "import musegan, tensorflow"` (the
-   floor any such command pays: TensorFlow imported with musegan's environment) and a failing command (a missing input: no TensorFlow).
+   floor any such command pays: TensorFlow imported with musegan's environment) and a
+   failing command (a missing input: no TensorFlow).
 4. In a worker process: the phases of one run (TensorFlow import, reading and
    quantizing, loading the model incl. its warm-up call, generating, writing),
    then the generation call alone repeated on the loaded model.

@@ -97,7 +97,7 @@ def transcription(pm: pretty_midi.PrettyMIDI, seed: Optional[int] = None) -> byt
     accompany takes is then the same as in the original file, and the band differs from the
     original's only by what the beats do."""
     f = warp(seed) if seed is not None else None
-    noise = np.random.default_rng(None if seed is None else seed + 1)
+    noise = np.random.default_rng(seed + 1) if seed is not None else None
     out = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)
     for inst in pm.instruments:
         notes = sorted(inst.notes, key=lambda n: (n.start, n.pitch))
@@ -245,7 +245,8 @@ def cold_cost(song: dict) -> dict:
 
 
 def measure(song: dict, seed: int) -> dict:
-    """Beat and downbeat F of one song in conditions A and B, against both ground truths."""
+    """Beat and downbeat F of one song in conditions A and B, against both ground truths; the
+    re-written files' bytes are left in song["A"] and song["B"] for `band`."""
     notes, truth, bars = song["notes"], song["beats"], song["downbeats"]
     on_notes = aligned(notes, truth) if song["corpus"] == "rwc" else None
     if song["corpus"] == "rwc":

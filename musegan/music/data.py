@@ -203,8 +203,8 @@ def _read_member(path: Path, zf: zipfile.ZipFile, members: dict, name: str,
         if problem:
             raise DataError(f"{path}: '{name}' {problem}")
         _check_size(path, zf, members[name], f, name, int(np.prod(shape)) * dtype.itemsize)
-        start = _stored_offset(path, zf.getinfo(members[name]))
-        if mapped and start is not None:
+        start = _stored_offset(path, zf.getinfo(members[name])) if mapped else None
+        if start is not None:
             return np.memmap(path, dtype=dtype, mode="r", offset=start + f.tell(), shape=shape,
                              order="F" if fortran else "C")
         return _read_npy_data(f, path, name, shape, fortran, dtype)
