@@ -21,6 +21,9 @@ The machine line gives the CPU's vector extensions and its measured float32
 matmul rate (TensorFlow, one large square MatMul, all cores); each model's
 `floor_s` is its FLOPs at that rate, the least any float32 implementation of
 these networks could take here, and `of_peak` = floor_s / s_per_iteration.
+For float32 models `products_s` is an iteration's matrix products alone, the
+same shapes replayed in a graph of nothing else, run as training runs ops: what
+a step would take if everything between its products cost nothing.
 Compare speeds as ratios on one machine: a CPU without AVX-512 has about half
 the float32 matmul rate of one with it, and no bfloat16 units.
 
@@ -85,6 +88,47 @@ def graph_flops(graph, target) -> int:
         stack.extend(t.op for t in op.inputs)
         stack.extend(op.control_inputs)
     return total
+
+
+def matmul_products(graph, target) -> list:
+    """The MatMul ops `target` runs: (shape of a, shape of b, transpose_a, transpose_b) each."""
+    seen, stack, out = set(), [target], []
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type == "MatMul":
+            out.append(tuple(tuple(t.shape.as_list()) for t in op.inputs[:2])
+                       + (op.get_attr("transpose_a"), op.get_attr("transpose_b")))
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return out
+
+
+def products_seconds(products: list, config) -> float:
+    """Seconds one run of `products` takes alone: the same matrix products on variables, in a
+    graph of nothing else, run as the training Session runs ops (session_config); the median of
+    5 runs. What a step would take if everything between its products cost nothing."""
+    import numpy as np
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    with tf.Graph().as_default() as graph:
+        operands = {shape: v1.Variable(tf.random.uniform(shape)) for a, b, _, _ in products for shape in (a, b)}
+        run = tf.group(*[tf.matmul(operands[a], operands[b], transpose_a=ta, transpose_b=tb)
+                         for a, b, ta, tb in products])
+        init = v1.global_variables_initializer()
+    config.graph_options.rewrite_options.disable_meta_optimizer = True  # nothing pruned or fused
+    with v1.Session(graph=graph, config=config) as sess:
+        sess.run(init)
+        sess.run(run)
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            sess.run(run)
+            times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 
 def machine() -> dict:
@@ -171,17 +215,23 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
         sess.run(tg.g_train)
     s_iter = (time.time() - t) / iterations
 
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the products' replay
     flops = {"d": graph_flops(graph, tg.d_train), "g": graph_flops(graph, tg.g_train)}
     with graph.as_default():
         g_params = count_parameters(v1.trainable_variables("Generator/"))
         d_params = count_parameters(v1.trainable_variables("Discriminator/"))
-    return {
+    extra = {}
+    if not bfloat16:  # grappler turns a bfloat16 step's products into other ops
+        products = {k: products_seconds(matmul_products(graph, op), session_config(config))
+                    for k, op in (("d", tg.d_train), ("g", tg.g_train))}
+        extra["products_s"] = n_d * products["d"] + products["g"]
+    return {**extra,
         "s_per_iteration": s_iter,
         "s_per_d_update": s_d,
         "s_per_g_update": s_g,
         "graph_build_s": build_s,
         "first_step_s": first_step_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb,
         "gflop_per_iteration": (n_d * flops["d"] + flops["g"]) / 1e9,
         "g_params": g_params,
         "d_params": d_params,
@@ -239,8 +289,8 @@ def main() -> None:
           f"float32 matmul {host['matmul_gflops']:.0f} GFLOP/s")
     print(f"{'model':22s}" + "".join(f"{c:>20s}" for c in COLUMNS))
     for model, r in results.items():
-        print(f"{model:22s}" + "".join(f"{r[c]:20.2f}" if isinstance(r[c], float) else f"{r[c]:20,d}"
-                                      for c in COLUMNS))
+        print(f"{model:22s}" + "".join(f"{'-':>20s}" if c not in r else f"{r[c]:20.2f}" if isinstance(r[c], float)
+                                      else f"{r[c]:20,d}" for c in COLUMNS))
     extra = {}
     if original is not None:
         print(f"original MuseGAN (G {original['g_params']:,} / D {original['d_params']:,} parameters, batch 64): "
@@ -255,7 +305,7 @@ def main() -> None:
 
 
 COLUMNS = ["s_per_iteration", "s_per_d_update", "s_per_g_update", "graph_build_s", "first_step_s",
-           "peak_rss_mb", "gflop_per_iteration", "floor_s", "of_peak", "g_params", "d_params"]
+           "peak_rss_mb", "gflop_per_iteration", "floor_s", "of_peak", "products_s", "g_params", "d_params"]
 
 
 def _median(runs: list) -> dict:

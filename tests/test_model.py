@@ -91,6 +91,25 @@ def test_minibatch_std_makes_a_score_depend_on_the_batch(minibatch_std):
     assert (not np.allclose(a[:, 0], b[:, 0])) == minibatch_std
 
 
+@pytest.mark.parametrize("multitrack,minibatch_std", [("hybrid", False), ("jamming", False), ("hybrid", True)])
+def test_scores_in_parts_are_the_scores_of_the_whole_batch(multitrack, minibatch_std):
+    """The G update scores its batch in slices (independent ops for the cores): the same scores,
+    and with minibatch_std (which compares the examples) the batch stays whole."""
+    params = cfg.load_params(overrides={**TINY_PARAMS, "multitrack": multitrack, "condition_track": None,
+                                        "discriminator": {**TINY_PARAMS["discriminator"], "use_onset": True,
+                                                          "use_chroma": True, "minibatch_std": minibatch_std}})
+    x = tiny_phrases(5, seed=1).astype(np.float32) * 2 - 1
+    with tf.Graph().as_default():
+        model = MuseGAN(params, TFOps())
+        ph = tf.constant(x)
+        whole, parts = model.discriminator(ph), model.discriminator(ph, parts=2)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            a, b = sess.run([whole, parts])
+    assert a.shape == b.shape == (1 if multitrack == "hybrid" else 5, 5)
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
 def test_beat_onset_share_pools_the_phrase_by_step_of_the_beat():
     """Where in the beat the onsets fall, per track, whatever the bar or beat: one
     phrase of 2 bars (4 beats of 3 steps each), a swung track and a silent one."""

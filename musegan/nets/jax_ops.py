@@ -127,8 +127,8 @@ class JaxOps:
     def tile(self, x, multiples):
         return jnp.tile(x, multiples)
 
-    def pad(self, x, paddings):
-        return jnp.pad(x, [tuple(p) for p in paddings])
+    def pad(self, x, paddings, value: float = 0.0):
+        return jnp.pad(x, [tuple(p) for p in paddings], constant_values=value)
 
     def reduce_sum(self, x, axis, keepdims: bool = False):
         return jnp.sum(x, axis=tuple(axis) if isinstance(axis, (list, tuple)) else axis, keepdims=keepdims)
@@ -157,12 +157,13 @@ class JaxOps:
     def gather_rows(self, x, index):
         return x[index]
 
-    def unpack_bits(self, rows):
+    def unpack_signs(self, rows):
         bits = (rows[..., None] >> jnp.arange(7, -1, -1, dtype=jnp.uint8)) & jnp.uint8(1)
-        return bits.reshape(rows.shape[0], -1)
+        return bits.reshape(rows.shape[0], -1).astype(jnp.int8) * 2 - 1
 
     def gather_pitches(self, x, index):
-        return jnp.take_along_axis(x, jnp.broadcast_to(index[:, None, None, :, None], x.shape), axis=3)
+        silent = jnp.pad(x, [(0, 0)] * 3 + [(0, 1), (0, 0)], constant_values=-1)
+        return jnp.take_along_axis(silent, jnp.swapaxes(index, 1, 2)[:, None, None], axis=3)
 
 
 def variable_specs(params: dict) -> Specs:

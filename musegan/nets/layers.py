@@ -70,7 +70,7 @@ class Ops(Protocol):
     def stack(self, xs: Sequence[Array], axis: int) -> Array: ...
     def split(self, x: Array, sizes: Sequence[int], axis: int) -> List[Array]: ...
     def tile(self, x: Array, multiples: Sequence[int]) -> Array: ...
-    def pad(self, x: Array, paddings: Sequence[Tuple[int, int]]) -> Array: ...
+    def pad(self, x: Array, paddings: Sequence[Tuple[int, int]], value: float = 0.0) -> Array: ...
     def reduce_sum(self, x: Array, axis, keepdims: bool = False) -> Array: ...
     def reduce_mean(self, x: Array, axis=None) -> Array: ...
     def reduce_variance(self, x: Array, axis: int) -> Array: ...
@@ -83,11 +83,13 @@ class Ops(Protocol):
     # data (the training step's batches)
     def arange(self, n: int) -> Array: ...
     def gather_rows(self, x: Array, index: Array) -> Array: ...
-    def unpack_bits(self, rows: Array) -> Array:
-        """uint8 `(k, n_bytes)` -> 0/1 uint8 `(k, 8 n_bytes)`, most significant bit first (np.unpackbits)."""
+    def unpack_signs(self, rows: Array) -> Array:
+        """uint8 `(k, n_bytes)` -> int8 `(k, 8 n_bytes)`: +1 for a set bit, -1 for a clear one, most
+        significant bit first (np.unpackbits * 2 - 1)."""
     def gather_pitches(self, x: Array, index: Array) -> Array:
-        """`(k, n_bars, n_steps, n_pitches, n_tracks)`, int `(k, n_pitches)` -> the same shape, pitch p of
-        phrase i taken from pitch `index[i, p]`."""
+        """int8 +-1 `(k, n_bars, n_steps, n_pitches, n_tracks)`, int `(k, n_tracks, n_pitches)` -> the
+        same shape: pitch p of track t of phrase i taken from pitch `index[i, t, p]`, silent (-1)
+        where that is `n_pitches`."""
 
 
 def dense(ops: Ops, x: Array, units: int, name: str, use_bias: bool = True) -> Array:
@@ -130,7 +132,9 @@ def conv_stride2(ops: Ops, x: Array, length: int, units: int, name: str) -> Arra
     with ops.scope(name):
         kernel = ops.variable("kernel", [2, 2 * c, units], truncated_normal(4 * c))
         bias = ops.variable("bias", [units], ZEROS)
-    both = ops.matmul(pairs, ops.concat([kernel[0], kernel[1]], axis=1))
+    # split, not kernel[0] and kernel[1]: TensorFlow's gradient of a slice is a StridedSliceGrad
+    halves = [ops.reshape(k, [2 * c, units]) for k in ops.split(kernel, [1, 1], axis=0)]
+    both = ops.matmul(pairs, ops.concat(halves, axis=1))
     first, second = ops.split(ops.reshape(both, [-1, length // 2 + 1, 2 * units]), [units, units], axis=2)
     # splits, not slices: in TensorFlow their gradients are concats, ~25% cheaper than
     # StridedSliceGrad through the gradient penalty's double backward

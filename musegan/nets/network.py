@@ -136,13 +136,19 @@ class MuseGAN:
             return layers.binary_straight_through(ops, out) if gp["binary_neurons"] else out
 
     # ----------------------------------------------------------- discriminator
-    def discriminator(self, x: Array) -> Array:
+    def discriminator(self, x: Array, parts: int = 1) -> Array:
         """Phrases `(batch, n_bars, n_steps, n_pitches, n_tracks)` -> scores `(groups, batch)`.
 
         One discriminator over all tracks, or (jamming) one per generated track,
-        each seeing its track and, if any, the condition track.
+        each seeing its track and, if any, the condition track. With `parts` > 1 the batch
+        is scored as that many equal slices, apart: the same scores (each example's own,
+        unless minibatch_std compares them: then in one part) from independent ops, which
+        a graph executor runs on separate cores at once.
         """
-        return self.score(self.group(x))
+        if parts == 1 or self.params["discriminator"]["minibatch_std"]:
+            return self.score(self.group(x))
+        slices = self.ops.split(x, [(x.shape[0] + i) // parts for i in range(parts)], axis=0)
+        return self.ops.concat([self.score(self.group(s)) for s in slices], axis=1)
 
     def group(self, x: Array) -> List[Array]:
         """Phrases -> each discriminator's input `(rows, 12 * channels)`, rows ordered
@@ -197,18 +203,22 @@ class MuseGAN:
     def _chroma_stream(self, gx: Array, channels: int) -> Array:
         """Pitch classes per beat, `(rows=(batch, bar), 64)`."""
         ops = self.ops
-        x = (ops.reshape(gx, [-1, 4, self.n_steps // 4, self.n_pitches // 12, 12 * channels]) + 1.0) / 2.0
-        chroma = ops.reshape(ops.reduce_sum(x, axis=[2, 3]), [-1, 4 * 12 * channels])
+        x = ops.reshape(gx, [-1, 4, self.n_steps // 4, self.n_pitches // 12, 12 * channels])
+        # the sum of (x + 1) / 2 taken as (sum x + count) / 2: two passes over the phrases fewer
+        count = (self.n_steps // 4) * (self.n_pitches // 12)
+        chroma = (ops.reshape(ops.reduce_sum(x, axis=[2, 3]), [-1, 4 * 12 * channels]) + count) / 2.0
         return ops.leaky_relu(layers.dense(ops, chroma, 64, "chroma"))
 
     def _onsets(self, gx: Array, channels: int) -> Array:
         """Note onsets per step summed over pitch, `(batch * n_bars, n_steps, channels)`."""
         ops = self.ops
-        x = (ops.reshape(gx, [-1, self.n_steps, self.n_pitches, channels]) + 1.0) / 2.0
-        # a split, not a slice: TensorFlow's gradient of a strided slice of this (batch * bars, steps,
-        # pitches, tracks) tensor took a tenth of a D update
-        previous, _ = ops.split(ops.pad(x, [(0, 0), (1, 0), (0, 0), (0, 0)]), [self.n_steps, 1], axis=1)
-        return ops.reduce_sum(ops.relu(x - previous), axis=2)
+        x = ops.reshape(gx, [-1, self.n_steps, self.n_pitches, channels])
+        # on x in [-1, 1] (silence -1 before the first step), halved after the sum:
+        # relu((x + 1) / 2 - (p + 1) / 2) = relu(x - p) / 2, without two passes over the phrases.
+        # A split, not a slice: TensorFlow's gradient of a strided slice of this (batch * bars,
+        # steps, pitches, tracks) tensor took a tenth of a D update
+        previous, _ = ops.split(ops.pad(x, [(0, 0), (1, 0), (0, 0), (0, 0)], -1.0), [self.n_steps, 1], axis=1)
+        return ops.reduce_sum(ops.relu(x - previous), axis=2) / 2.0
 
     def _rhythm_stream(self, onset: Array) -> Array:
         """`_onsets` -> each track's share of its phrase's onsets at each step of the beat, `(batch, 32)`.

@@ -97,6 +97,11 @@ class TFOps:
         return tf.concat(xs, axis)
 
     def stack(self, xs, axis: int):
+        if axis == -1:
+            # Pack on the innermost axis copies one number at a time (the generator's five tracks
+            # at batch 64: 11 ms on a core); whole blocks, then one 2-D transpose, take half of that
+            flat = tf.transpose(tf.stack([tf.reshape(x, [-1]) for x in xs], 0))
+            return tf.reshape(flat, [-1, *xs[0].shape[1:], len(xs)])
         return tf.stack(xs, axis)
 
     def split(self, x, sizes: Sequence[int], axis: int) -> List[tf.Tensor]:
@@ -105,8 +110,8 @@ class TFOps:
     def tile(self, x, multiples):
         return tf.tile(x, multiples)
 
-    def pad(self, x, paddings):
-        return tf.pad(x, [list(p) for p in paddings])
+    def pad(self, x, paddings, value: float = 0.0):
+        return tf.pad(x, [list(p) for p in paddings], constant_values=value)
 
     def reduce_sum(self, x, axis, keepdims: bool = False):
         return tf.reduce_sum(x, axis=axis, keepdims=keepdims)
@@ -137,14 +142,27 @@ class TFOps:
     def gather_rows(self, x, index):
         return tf.gather(x, index)
 
-    def unpack_bits(self, rows):
-        bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(rows[..., None], tf.constant([7, 6, 5, 4, 3, 2, 1, 0],
-                                                                                           tf.uint8)), 1)
-        return tf.reshape(bits, [-1, 8 * rows.shape[1]])
+    def unpack_signs(self, rows):
+        # one lookup per byte: half the time of shifting and masking each bit
+        signs = tf.gather(_SIGNS, tf.cast(rows, tf.int32))
+        return tf.reshape(signs, [-1, 8 * rows.shape[1]])
 
     def gather_pitches(self, x, index):
-        by_pitch = tf.transpose(x, [0, 3, 1, 2, 4])  # (k, pitch, bar, step, track)
-        return tf.transpose(tf.gather(by_pitch, index, axis=1, batch_dims=1), [0, 2, 3, 1, 4])
+        k, bars, steps, pitches, tracks = x.shape
+        # rows (pitch, track) of the phrase's steps, and a silent row last: the gather then
+        # moves whole rows of bytes, not one byte at a time
+        rows = tf.transpose(tf.reshape(x, [-1, bars * steps, pitches * tracks]), [0, 2, 1])
+        rows = tf.pad(rows, [[0, 0], [0, 1], [0, 0]], constant_values=-1)
+        by_pitch = tf.transpose(index, [0, 2, 1])  # (k, pitch, track)
+        track = np.arange(tracks, dtype=np.int32)
+        flat = tf.reshape(tf.where(by_pitch < pitches, by_pitch * tracks + track, pitches * tracks),
+                          [-1, pitches * tracks])
+        moved = tf.transpose(tf.gather(rows, flat, axis=1, batch_dims=1), [0, 2, 1])
+        return tf.reshape(moved, [-1, bars, steps, pitches, tracks])
+
+
+# _SIGNS[byte] = its bits as -1/+1, most significant first
+_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.int8) * 2 - 1
 
 
 def count_parameters(variables) -> int:

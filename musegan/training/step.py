@@ -42,22 +42,23 @@ def sample_phrases(ops: Ops, draw: Draw, packed: Array, shape: Sequence[int], ba
     float32 `(batch, *shape)` in {-1, 1}; with `transpose`, each phrase's non-drum tracks
     shifted by its own random -5..+6 semitones."""
     index = draw.integers([batch], 0, packed.shape[0])
-    bits = ops.unpack_bits(ops.gather_rows(packed, index))
-    x = ops.to_float(ops.reshape(bits[:, :int(np.prod(shape))], [batch, *shape]))
+    # bytes until the end: a byte pass costs a quarter of a float32 pass over the batch
+    signs = ops.unpack_signs(ops.gather_rows(packed, index))
+    x = ops.reshape(signs[:, :int(np.prod(shape))], [batch, *shape])
     if transpose:
         x = transpose_pitches(ops, x, draw.integers([batch], TRANSPOSE_LOW, TRANSPOSE_HIGH + 1), is_drums)
-    return x * 2.0 - 1.0
+    return ops.to_float(x)
 
 
 def transpose_pitches(ops: Ops, x: Array, shifts: Array, is_drums: Sequence[bool]) -> Array:
-    """Each phrase of `(k, n_bars, n_steps, n_pitches, n_tracks)` shifted by `shifts[k]`
+    """Each phrase of +-1 `(k, n_bars, n_steps, n_pitches, n_tracks)` shifted by `shifts[k]`
     semitones (up when positive); notes shifted out of range are dropped, drum tracks stay
     (musegan.music.splits.transpose)."""
     n_pitches = x.shape[3]
-    source = ops.arange(n_pitches)[None, :] - shifts[:, None]  # pitch p takes pitch p - shift
-    valid = ops.to_float((source >= 0) & (source < n_pitches))
-    moved = ops.gather_pitches(x, ops.clip(source, 0, n_pitches - 1)) * valid[:, None, None, :, None]
-    return ops.where(np.asarray(is_drums, bool), x, moved)
+    pitch = ops.arange(n_pitches)[None, None, :]
+    moved = pitch - shifts[:, None, None]  # pitch p takes pitch p - shift
+    source = ops.where(np.asarray(is_drums, bool)[None, :, None], pitch, moved)  # (k, track, pitch)
+    return ops.gather_pitches(x, ops.where((source >= 0) & (source < n_pitches), source, n_pitches))
 
 
 def d_inputs(model: MuseGAN, draw: Draw, config: dict, packed: Array) -> Tuple[Array, Array, Array]:
@@ -94,11 +95,12 @@ def d_loss(model: MuseGAN, config: dict, real: Array, z: Array, eps: Array) -> A
     return loss
 
 
-def g_loss(model: MuseGAN, config: dict, real: Optional[Array], z: Array) -> Array:
+def g_loss(model: MuseGAN, config: dict, real: Optional[Array], z: Array, parts: int = 1) -> Array:
     """G's loss for latents `z` (conditions from `real`); the generator's batch statistics are
-    left in `model.ops.batch_stats` for `moving_average_steps`."""
+    left in `model.ops.batch_stats` for `moving_average_steps`. D scores the batch in `parts`
+    (`MuseGAN.discriminator`)."""
     fake = model.generator(z, _condition(model, real), training=True)
-    _, loss = gan_losses(model.ops, config["gan_loss"], None, model.discriminator(fake))
+    _, loss = gan_losses(model.ops, config["gan_loss"], None, model.discriminator(fake, parts))
     return loss
 
 

@@ -6,6 +6,7 @@ The training set is a graph variable of bit-packed bytes; a D update and a G upd
 one Session run each, with no feed.
 """
 import io
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -29,6 +30,7 @@ from musegan.weights.store import MODEL, STATE, newer_state
 __all__ = ["TrainGraph", "TFTraining", "session_config"]
 
 v1 = tf.compat.v1
+OPS_AT_ONCE = 2  # ops a Session runs at a time (session_config)
 
 
 class _Draw:
@@ -82,7 +84,9 @@ class TrainGraph:
         self.d_loss, self.d_draws = train_step.d_loss(model, config, real, z, eps), draw
         g_model, draw = MuseGAN(params, TFOps()), _Draw()
         g_real, g_z = train_step.g_inputs(g_model, draw, config, self.packed)
-        self.g_loss, self.g_draws = train_step.g_loss(g_model, config, g_real, g_z), draw
+        # D scores G's batch in halves: without them the G update's D passes are one chain of
+        # ops, and one of the OPS_AT_ONCE runners waits
+        self.g_loss, self.g_draws = train_step.g_loss(g_model, config, g_real, g_z, parts=OPS_AT_ONCE), draw
         scopes = trained_generator_scopes(params, config["train_tracks"])
         bn_updates = [v1.assign_sub(g_model.ops.variables[name], decrease)
                       for name, decrease in train_step.moving_average_steps(g_model.ops, scopes).items()]
@@ -137,9 +141,17 @@ def session_config(config: dict, bfloat16: bool = False) -> v1.ConfigProto:
     lets grappler run matmuls and convolutions in bfloat16 (oneDNN on a CPU)."""
     proto = v1.ConfigProto(allow_soft_placement=True)
     proto.gpu_options.allow_growth = True
+    # OPS_AT_ONCE ops at a time, each on its share of the cores. TensorFlow's default runs as
+    # many ops at once as there are cores, each on every core: two matmuls then share each
+    # core and wait on each other's threads (docs/benchmarks.md)
+    proto.inter_op_parallelism_threads = OPS_AT_ONCE
+    proto.intra_op_parallelism_threads = max(1, (os.cpu_count() or 1) // OPS_AT_ONCE)
     # one pass of grappler's optimizers instead of two: the steps run as fast (bench/train.py)
     # and the first D and G updates start 0.7 s sooner
     proto.graph_options.rewrite_options.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+    # grappler's memory optimizer turns sums of three large gradients into a temporary variable
+    # added to three times; one AddN is faster, and the peak RSS is the data copy's anyway
+    proto.graph_options.rewrite_options.memory_optimization = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
     if bfloat16:
         on = rewriter_config_pb2.RewriterConfig.ON
         proto.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = on
