@@ -122,13 +122,18 @@ def products_seconds(products: list, config) -> float:
     config.graph_options.rewrite_options.disable_meta_optimizer = True  # nothing pruned or fused
     with v1.Session(graph=graph, config=config) as sess:
         sess.run(init)
-        sess.run(run)
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            sess.run(run)
-            times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        return float(np.median(_run_times(sess, run, 5)))
+
+
+def _run_times(sess, op, n: int) -> list:
+    """Seconds of each of `n` runs of `op`, after one run to warm up."""
+    sess.run(op)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        sess.run(op)
+        times.append(time.perf_counter() - t)
+    return times
 
 
 def machine() -> dict:
@@ -151,12 +156,7 @@ def machine() -> dict:
         product = tf.reduce_sum(tf.matmul(a, b)).op
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())
-            sess.run(product)
-            times = []
-            for _ in range(10):
-                t = time.perf_counter()
-                sess.run(product)
-                times.append(time.perf_counter() - t)
+            times = _run_times(sess, product, 10)
     return {"cpu": name, "cores": os.cpu_count(),
             "extensions": sorted(flags & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"}),
             "matmul_gflops": 2 * n ** 3 / min(times) / 1e9}
