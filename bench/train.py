@@ -69,41 +69,39 @@ def synthetic_phrases(n: int, shape, density: float = 0.005, seed: int = 0):
     return PackedPhrases(packed=packed, shape=tuple(shape))
 
 
-def graph_flops(graph, target) -> int:
-    """Float operations of the ops `target` runs (its transitive inputs), from each
-    op's registered statistics (matmuls, elementwise ops) and the static shapes."""
-    from tensorflow.python.framework import ops as tf_ops
-
-    seen, stack, total = set(), [target], 0
+def run_ops(target):
+    """The ops `target` runs: itself and its transitive inputs, control inputs included."""
+    seen, stack = set(), [target]
     while stack:
         op = stack.pop()
         if op.name in seen:
             continue
         seen.add(op.name)
+        yield op
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+
+
+def graph_flops(graph, target) -> int:
+    """Float operations of the ops `target` runs, from each op's registered statistics
+    (matmuls, elementwise ops) and the static shapes."""
+    from tensorflow.python.framework import ops as tf_ops
+
+    total = 0
+    for op in run_ops(target):
         try:
             value = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
         except (ValueError, TypeError):
             value = None
         total += value or 0
-        stack.extend(t.op for t in op.inputs)
-        stack.extend(op.control_inputs)
     return total
 
 
-def matmul_products(graph, target) -> list:
+def matmul_products(target) -> list:
     """The MatMul ops `target` runs: (shape of a, shape of b, transpose_a, transpose_b) each."""
-    seen, stack, out = set(), [target], []
-    while stack:
-        op = stack.pop()
-        if op.name in seen:
-            continue
-        seen.add(op.name)
-        if op.type == "MatMul":
-            out.append(tuple(tuple(t.shape.as_list()) for t in op.inputs[:2])
-                       + (op.get_attr("transpose_a"), op.get_attr("transpose_b")))
-        stack.extend(t.op for t in op.inputs)
-        stack.extend(op.control_inputs)
-    return out
+    return [tuple(tuple(t.shape.as_list()) for t in op.inputs[:2]) + (op.get_attr("transpose_a"),
+                                                                       op.get_attr("transpose_b"))
+            for op in run_ops(target) if op.type == "MatMul"]
 
 
 def products_seconds(products: list, config) -> float:
@@ -222,7 +220,7 @@ def worker(model: str, cache: Path, iterations: int) -> dict:
         d_params = count_parameters(v1.trainable_variables("Discriminator/"))
     extra = {}
     if not bfloat16:  # grappler turns a bfloat16 step's products into other ops
-        products = {k: products_seconds(matmul_products(graph, op), session_config(config))
+        products = {k: products_seconds(matmul_products(op), session_config(config))
                     for k, op in (("d", tg.d_train), ("g", tg.g_train))}
         extra["products_s"] = n_d * products["d"] + products["g"]
     return {**extra,

@@ -148,7 +148,7 @@ class TFOps:
         return tf.reshape(signs, [-1, 8 * rows.shape[1]])
 
     def gather_pitches(self, x, index):
-        k, bars, steps, pitches, tracks = x.shape
+        _, bars, steps, pitches, tracks = x.shape
         # rows (pitch, track) of the phrase's steps, and a silent row last: the gather then
         # moves whole rows of bytes, not one byte at a time
         rows = tf.transpose(tf.reshape(x, [-1, bars * steps, pitches * tracks]), [0, 2, 1])
